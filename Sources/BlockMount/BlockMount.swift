@@ -1,0 +1,1 @@
+// Placeholder: the BlockMount module is being written.

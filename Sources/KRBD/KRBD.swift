@@ -1,0 +1,1 @@
+// Placeholder: the KRBD module is being written.

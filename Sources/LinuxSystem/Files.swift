@@ -1,0 +1,176 @@
+// Small file helpers built on the syscall wrappers. Reads retry EINTR; control writes do not.
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
+/// File operations the modules share; every call goes through the `system_*` wrappers.
+package enum Files {
+    /// Opens `path` with `flags | O_CLOEXEC`, retrying EINTR.
+    package static func open(_ path: FilePath, _ flags: CInt, mode: mode_t = 0) throws(SyscallError) -> CInt {
+        while true {
+            let fd = system_openat(AT_FDCWD, path.string, flags | O_CLOEXEC, mode)
+            if fd >= 0 { return fd }
+            let error = Errno.current
+            if error != .interrupted { throw SyscallError("open", path: path, errno: error) }
+        }
+    }
+
+    /// Reads a whole file of at most `limit` bytes (sysfs attributes are at most a page).
+    package static func readBytes(_ path: FilePath, limit: Int = 1 << 20) throws(SyscallError) -> [UInt8] {
+        let fd = try open(path, O_RDONLY)
+        defer { _ = system_close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while result.count < limit {
+            let n = chunk.withUnsafeMutableBytes { system_read(fd, $0) }
+            if n == 0 { break }
+            if n < 0 {
+                let error = Errno.current
+                if error == .interrupted { continue }
+                throw SyscallError("read", path: path, errno: error)
+            }
+            result.append(contentsOf: chunk[0..<n])
+        }
+        return result
+    }
+
+    /// Reads a text file.
+    package static func readText(_ path: FilePath, limit: Int = 1 << 20) throws(SyscallError) -> String {
+        String(decoding: try readBytes(path, limit: limit), as: UTF8.self)
+    }
+
+    /// Reads a one-line sysfs-style attribute, without its trailing newline.
+    package static func readAttribute(_ path: FilePath) throws(SyscallError) -> String {
+        var text = try readText(path, limit: 64 * 1024)
+        while text.last == "\n" { text.removeLast() }
+        return text
+    }
+
+    /// Writes `bytes` to an existing control file in exactly one `write(2)`.
+    ///
+    /// Opens `O_WRONLY|O_CLOEXEC` (no create, no truncate), never retries EINTR (the kernel may
+    /// have acted on the command), and treats a short write as an error (`EIO`).
+    package static func writeControl(_ path: FilePath, _ bytes: [UInt8]) throws(SyscallError) {
+        let fd = system_openat(AT_FDCWD, path.string, O_WRONLY | O_CLOEXEC, 0)
+        if fd < 0 { throw SyscallError("open", path: path, errno: .current) }
+        defer { _ = system_close(fd) }
+        let n = bytes.withUnsafeBytes { system_write(fd, $0) }
+        if n < 0 { throw SyscallError("write", path: path, errno: .current) }
+        if n != bytes.count { throw SyscallError("write", path: path, errno: .ioError) }
+    }
+
+    /// Names in a directory, without `.` and `..`, unsorted.
+    package static func list(_ path: FilePath) throws(SyscallError) -> [String] {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        guard let stream = system_fdopendir(fd) else {
+            let error = Errno.current
+            _ = system_close(fd)
+            throw SyscallError("opendir", path: path, errno: error)
+        }
+        defer { _ = system_closedir(stream) }
+        var names: [String] = []
+        while let entry = system_readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// `lstat`-like information, or `nil` when nothing is at `path`.
+    package static func status(_ path: FilePath, followSymlinks: Bool = false) throws(SyscallError) -> stat? {
+        var st = stat()
+        let flags: CInt = followSymlinks ? 0 : AT_SYMLINK_NOFOLLOW
+        if system_fstatat(AT_FDCWD, path.string, &st, flags) == 0 { return st }
+        let error = Errno.current
+        if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
+        throw SyscallError("stat", path: path, errno: error)
+    }
+
+    /// Whether anything (file, directory, symlink) is at `path`.
+    package static func exists(_ path: FilePath) -> Bool {
+        ((try? status(path)) ?? nil) != nil
+    }
+
+    /// Whether `path` is a directory (not following a final symlink).
+    package static func isDirectory(_ path: FilePath) -> Bool {
+        guard let st = (try? status(path)) ?? nil else { return false }
+        return st.st_mode & S_IFMT == S_IFDIR
+    }
+
+    /// `mkdir -p` with `mode` for each directory it creates.
+    package static func makeDirectories(_ path: FilePath, mode: mode_t = 0o750) throws(SyscallError) {
+        if isDirectory(path) { return }
+        let parent = path.removingLastComponent()
+        if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: mode) }
+        if system_mkdirat(AT_FDCWD, path.string, mode) != 0 {
+            let error = Errno.current
+            if error == .fileExists, isDirectory(path) { return }
+            throw SyscallError("mkdir", path: path, errno: error)
+        }
+    }
+
+    /// Removes an empty directory; a missing one is fine.
+    package static func removeDirectory(_ path: FilePath) throws(SyscallError) {
+        if system_unlinkat(AT_FDCWD, path.string, AT_REMOVEDIR) != 0 {
+            let error = Errno.current
+            if error == .noSuchFileOrDirectory { return }
+            throw SyscallError("rmdir", path: path, errno: error)
+        }
+    }
+
+    /// Removes a file; a missing one is fine.
+    package static func removeFile(_ path: FilePath) throws(SyscallError) {
+        if system_unlinkat(AT_FDCWD, path.string, 0) != 0 {
+            let error = Errno.current
+            if error == .noSuchFileOrDirectory { return }
+            throw SyscallError("unlink", path: path, errno: error)
+        }
+    }
+
+    /// Replaces `path` atomically with `bytes`: a temp file in the same directory, written,
+    /// fsync'd, renamed over `path`, then the directory fsync'd. A crash at any point leaves
+    /// either the old or the new content, never a mix.
+    package static func writeAtomically(_ path: FilePath, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SyscallError) {
+        let directory = path.removingLastComponent()
+        let temp = directory.appending(".\(path.lastComponent?.string ?? "file").tmp-\(getpid())")
+        let fd = try open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: mode)
+        do throws(SyscallError) {
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes[offset...].withUnsafeBytes { system_write(fd, $0) }
+                if n < 0 {
+                    let error = Errno.current
+                    if error == .interrupted { continue }
+                    throw SyscallError("write", path: temp, errno: error)
+                }
+                offset += n
+            }
+            if system_fchmod(fd, mode) != 0 { throw SyscallError("fchmod", path: temp, errno: .current) }
+            if system_fsync(fd) != 0 { throw SyscallError("fsync", path: temp, errno: .current) }
+        } catch {
+            _ = system_close(fd)
+            try? removeFile(temp)
+            throw error
+        }
+        _ = system_close(fd)
+        if system_renameat(AT_FDCWD, temp.string, AT_FDCWD, path.string) != 0 {
+            let error = Errno.current
+            try? removeFile(temp)
+            throw SyscallError("rename", path: path, errno: error)
+        }
+        try syncDirectory(directory)
+    }
+
+    /// fsync(2) of a directory, so that a rename or unlink in it is durable.
+    package static func syncDirectory(_ directory: FilePath) throws(SyscallError) {
+        let dfd = try open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY)
+        defer { _ = system_close(dfd) }
+        if system_fsync(dfd) != 0 { throw SyscallError("fsync", path: directory, errno: .current) }
+    }
+}

@@ -1,0 +1,1 @@
+// Placeholder: the RBDVolume module is being written.

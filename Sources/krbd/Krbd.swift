@@ -1,0 +1,4 @@
+@main
+struct Krbd {
+    static func main() {}
+}
