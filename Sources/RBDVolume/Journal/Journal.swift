@@ -1,0 +1,139 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import LinuxSystem
+import SystemPackage
+
+/// How far an attach got; recorded before each step so that a crash at any point can be
+/// resumed or undone by the next attach, detach or `reconcile`.
+public enum AttachPhase: String, Codable, Sendable {
+    /// Mapping was about to start; no device may exist yet.
+    case attaching
+    /// The device exists (identity recorded); not mounted yet.
+    case mapped
+    /// The device is mounted at the global path.
+    case mounted
+    /// Detach started: unmount and unmap may be half done.
+    case detaching
+}
+
+/// The persisted record of one volume's attachment on this node. Holds no secret.
+public struct JournalRecord<Identity: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    /// The schema of this record; readers refuse newer schemas.
+    public static var currentSchema: Int { 1 }
+
+    /// Schema version of this record.
+    public var schema: Int
+    /// The plugin that owns the volume.
+    public var plugin: String
+    /// The volume's global directory name (the journal's key).
+    public var key: String
+    /// The device's identity once mapped (for rbd: spec, device id, fsid, client address, …).
+    public var identity: Identity?
+    /// The block device node, once mapped.
+    public var devicePath: String?
+    /// The device number, once mapped.
+    public var major: UInt32?
+    /// The device number, once mapped.
+    public var minor: UInt32?
+    /// The filesystem asked for.
+    public var fsType: String
+    /// Whether the volume is attached read-only.
+    public var readOnly: Bool
+    /// How far the attach (or detach) got.
+    public var phase: AttachPhase
+    /// Whether this node created the filesystem (mkfs ran).
+    public var formattedHere: Bool
+    /// When the record was last written (seconds since 1970, UTC).
+    public var updated: Double
+
+    /// Creates a record in phase `.attaching`.
+    public init(plugin: String, key: String, fsType: String, readOnly: Bool) {
+        schema = Self.currentSchema
+        self.plugin = plugin
+        self.key = key
+        self.fsType = fsType
+        self.readOnly = readOnly
+        phase = .attaching
+        formattedHere = false
+        updated = 0
+    }
+}
+
+/// One JSON file per volume, `<directory>/<key>.json`, mode 0600, replaced atomically
+/// (temp file, fsync, rename, fsync of the directory).
+public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
+    /// Where the records live.
+    public let directory: FilePath
+
+    /// A journal in `directory` (created 0700 on first write).
+    public init(directory: FilePath) { self.directory = directory }
+
+    private func file(_ key: String) -> FilePath { directory.appending(key + ".json") }
+
+    /// The record for `key`, or `nil` when there is none.
+    /// - Throws: `VolumeError(.journal)` when the file is unreadable, malformed or of a newer schema.
+    public func load(_ key: String) throws(VolumeError) -> JournalRecord<Identity>? {
+        let path = file(key)
+        let bytes: [UInt8]
+        do {
+            bytes = try Files.readBytes(path)
+        } catch {
+            if error.errno == .noSuchFileOrDirectory { return nil }
+            throw VolumeError(.journal, "cannot read the attachment journal", cause: error)
+        }
+        do {
+            let record = try JSONDecoder().decode(JournalRecord<Identity>.self, from: Data(bytes))
+            guard record.schema <= JournalRecord<Identity>.currentSchema else {
+                throw VolumeError(
+                    .journal,
+                    "journal \(path) has schema \(record.schema), newer than this build understands "
+                        + "(\(JournalRecord<Identity>.currentSchema)); upgrade krbd", path: path)
+            }
+            return record
+        } catch let error as VolumeError {
+            throw error
+        } catch {
+            throw VolumeError(.journal, "journal \(path) is malformed: \(error)", path: path)
+        }
+    }
+
+    /// Writes `record` atomically, stamping `updated`.
+    /// - Throws: `VolumeError(.journal)` naming the file and errno.
+    public func save(_ record: JournalRecord<Identity>) throws(VolumeError) {
+        var record = record
+        record.updated = Date().timeIntervalSince1970
+        let data: Data
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            data = try encoder.encode(record)
+        } catch {
+            throw VolumeError(.journal, "cannot encode the journal of \(record.key): \(error)")
+        }
+        do {
+            try Files.makeDirectories(directory, mode: 0o700)
+            try Files.writeAtomically(file(record.key), Array(data), mode: 0o600)
+        } catch {
+            throw VolumeError(.journal, "cannot write the attachment journal of \(record.key)", cause: error)
+        }
+    }
+
+    /// Removes the record for `key` (durably); a missing record is fine.
+    public func remove(_ key: String) throws(VolumeError) {
+        do {
+            try Files.removeFile(file(key))
+            if Files.isDirectory(directory) { try Files.syncDirectory(directory) }
+        } catch {
+            throw VolumeError(.journal, "cannot remove the attachment journal of \(key)", cause: error)
+        }
+    }
+
+    /// The keys of every record, sorted.
+    public func keys() -> [String] {
+        let names = (try? Files.list(directory)) ?? []
+        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.map { String($0.dropLast(5)) }.sorted()
+    }
+}

@@ -1,0 +1,94 @@
+/// Reversible directory names for a volume's global mount, compatible with the in-tree plugin's
+/// `<pool>-image-<image>` for the plain case.
+///
+/// Layout: `<pool>[-ns-<namespace>]-image-<image>[@<snapshot>]`. In pool and namespace, `%`
+/// and `-` are percent-escaped (`%25`, `%2D`), so the first `-image-` (and `-ns-`) is always the
+/// separator, whatever the image is called; in image and snapshot `%`, `/` and `@` are escaped.
+/// A name longer than 255 bytes becomes a readable prefix plus a 64-bit hash (`~h<16 hex>`);
+/// the journal then holds the identity, since such a name does not decode.
+public enum VolumeDirectoryName {
+    /// The directory name for an image (or snapshot) in a pool and optional namespace.
+    public static func encode(pool: String, namespace: String?, image: String, snapshot: String?) -> String {
+        var name = escape(pool, strict: true)
+        if let namespace, !namespace.isEmpty { name += "-ns-" + escape(namespace, strict: true) }
+        name += "-image-" + escape(image, strict: false)
+        if let snapshot { name += "@" + escape(snapshot, strict: false) }
+        if name.utf8.count <= 255 { return name }
+        let hash = String(fnv1a(name), radix: 16)
+        let suffix = "~h" + String(repeating: "0", count: 16 - hash.count) + hash
+        var prefix = Substring(name)
+        while prefix.utf8.count > 255 - suffix.utf8.count { prefix = prefix.dropLast() }
+        // Never cut inside an escape.
+        if let percent = prefix.suffix(2).firstIndex(of: "%") { prefix = prefix[..<percent] }
+        return prefix + suffix
+    }
+
+    /// The components of a name made by `encode`; `nil` for other names and hashed names.
+    public static func decode(_ name: String) -> (pool: String, namespace: String?, image: String, snapshot: String?)? {
+        guard !name.contains("~h"), let imageMark = name.firstRange(of: "-image-") else { return nil }
+        let head = name[..<imageMark.lowerBound]
+        let tail = name[imageMark.upperBound...]
+        var pool = head
+        var namespace: Substring?
+        if let nsMark = head.firstRange(of: "-ns-") {
+            pool = head[..<nsMark.lowerBound]
+            namespace = head[nsMark.upperBound...]
+        }
+        let tailParts = tail.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let rawPool = unescape(pool), !rawPool.isEmpty, let image = unescape(tailParts[0]), !image.isEmpty
+        else { return nil }
+        let ns = namespace.flatMap { unescape($0) }
+        if namespace != nil && ns == nil { return nil }
+        let snap = tailParts.count > 1 ? unescape(tailParts[1]) : nil
+        if tailParts.count > 1 && snap == nil { return nil }
+        return (rawPool, ns, image, snap)
+    }
+
+    private static func escape(_ text: String, strict: Bool) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "%": out += "%25"
+            case "/": out += "%2F"
+            case "@": out += "%40"
+            case "-" where strict: out += "%2D"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private static func unescape(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let h = iterator.next(), let l = iterator.next(),
+                    let value = UInt8(String(decoding: [h, l], as: UTF8.self), radix: 16)
+                else { return nil }
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return hash
+    }
+}
+
+/// Checks for single path components that come from callers (volume names, pod UIDs).
+enum PathComponent {
+    /// Whether `text` is one safe path component: non-empty, ≤ 255 bytes, not `.`/`..`, no `/` or NUL.
+    static func isValid(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 255 && text != "." && text != ".." && !text.contains("/")
+            && !text.utf8.contains(0)
+    }
+}

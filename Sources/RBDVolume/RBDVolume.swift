@@ -1,1 +1,0 @@
-// Placeholder: the RBDVolume module is being written.
