@@ -1,0 +1,52 @@
+import SystemPackage
+
+/// A block device a provider attached (or found attached) for a volume.
+public struct AttachedDevice<Identity: Codable & Sendable & Equatable>: Sendable {
+    /// The device node (`/dev/rbd3`, `/dev/loop7`).
+    public var path: FilePath
+    /// The device number.
+    public var major: UInt32
+    /// The device number.
+    public var minor: UInt32
+    /// What the provider needs to find and detach exactly this device later, after a restart
+    /// too; recorded in the journal, so it must hold no secret.
+    public var identity: Identity
+    /// Whether this call attached it (`false`: it was attached already).
+    public var newlyAttached: Bool
+
+    /// Creates a value.
+    public init(path: FilePath, major: UInt32, minor: UInt32, identity: Identity, newlyAttached: Bool) {
+        self.path = path
+        self.major = major
+        self.minor = minor
+        self.identity = identity
+        self.newlyAttached = newlyAttached
+    }
+}
+
+/// The device half of a block volume plugin: how a volume's block device comes and goes.
+///
+/// `BlockVolumePlugin` does everything else (journal, locking, format, mounts, binds,
+/// ownership, reconcile) the same way for every provider: the rbd provider maps through the
+/// kernel's rbd bus; tests plug in a loop-device provider that shares every other line.
+public protocol BlockDeviceProvider: Sendable {
+    /// The volume source this provider handles.
+    associatedtype Source: VolumeSource
+    /// The recorded identity of an attached device.
+    associatedtype Identity: Codable & Sendable & Equatable
+
+    /// The volume's global directory name: unique per volume, one path component.
+    func volumeKey(_ source: Source) -> String
+
+    /// The device already attached for `source`, if any (identity-exact).
+    func existingDevice(_ source: Source, readOnly: Bool) throws -> AttachedDevice<Identity>?
+
+    /// Attaches `source` (read-only at device level when asked) and returns its device.
+    func attach(_ source: Source, readOnly: Bool) throws -> AttachedDevice<Identity>
+
+    /// Whether the device recorded as `identity` is still attached as recorded.
+    func isAttached(_ identity: Identity) throws -> Bool
+
+    /// Detaches the device recorded as `identity`; a device that is already gone is success.
+    func detach(_ identity: Identity) throws
+}
