@@ -62,6 +62,7 @@ extension Mounter {
     ///   `target`), `.corruptedMount` (clean it up first), `.mountFailed`, `.directoryFailed`.
     /// - Touches: stat/mkdir of `target`, statx(2), mountinfo, the device (probe), mkfs,
     ///   mount(2).
+    @discardableResult
     public func formatAndMount(
         device: FilePath, target: FilePath, fsType: String, mountOptions: String = "",
         formatOptions: [String] = [], readOnly: Bool = false, formatter: Formatter = Formatter()

@@ -6,7 +6,7 @@ import Testing
 @testable import LinuxSystem
 
 /// libblkid on image files (no root needed), and the formatter's refusals.
-@Suite struct BlockProbeTests {
+@Suite struct BlockMountProbeTests {
     @Test func zeroedImageIsBlank() throws {
         let dir = try TemporaryDirectory()
         let image = try sparseFile(dir("zero.img"), mebibytes: 8)
@@ -85,7 +85,7 @@ import Testing
     }
 }
 
-@Suite struct FormatterTests {
+@Suite struct BlockMountFormatterTests {
     @Test func blankImageIsFormattedAndReprobed() throws {
         let dir = try TemporaryDirectory()
         let image = try sparseFile(dir("blank.img"), mebibytes: 32)

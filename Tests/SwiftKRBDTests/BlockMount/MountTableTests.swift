@@ -4,7 +4,7 @@ import Testing
 
 @testable import BlockMount
 
-@Suite struct MountOptionsTests {
+@Suite struct BlockMountOptionsTests {
     @Test func libmountSplitsFlagsFromData() throws {
         let options = try MountOptions("ro,noatime,nodev,discard,data=ordered")
         #expect(options.flags == UInt(MS_RDONLY) | UInt(MS_NOATIME) | UInt(MS_NODEV))
@@ -29,7 +29,7 @@ import Testing
     }
 }
 
-@Suite struct MountTableTests {
+@Suite struct BlockMountTableTests {
     static let fixture = """
         22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro
         30 22 0:25 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw

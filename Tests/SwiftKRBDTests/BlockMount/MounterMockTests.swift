@@ -6,7 +6,7 @@ import Testing
 @testable import LinuxSystem
 
 /// Every errno branch of the Mounter, driven through the syscall mocks and a fixture /proc.
-@Suite struct MounterMockTests {
+@Suite struct BlockMountMounterMockTests {
     /// A fixture /proc whose mountinfo shows `lines`, plus one process holding `held`.
     static func fixtureProc(_ dir: TemporaryDirectory, mountinfo lines: [String], holderCwd held: FilePath? = nil)
         throws -> FilePath

@@ -6,7 +6,7 @@ import Testing
 @testable import LinuxSystem
 
 /// The ownership walk on a temp tree: as root with a foreign gid, else with our own gid.
-@Suite struct OwnershipTests {
+@Suite struct BlockMountOwnershipTests {
     static let gid: UInt32 = geteuid() == 0 ? 4242 : getegid()
 
     struct Tree {
