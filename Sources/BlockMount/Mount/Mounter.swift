@@ -112,7 +112,8 @@ public struct Mounter: Sendable {
     /// turns read-only and not the superblock under the global mount; the kernel refuses to
     /// clear the source's locked flags (util-linux#1705, kubernetes#118457), so they are kept.
     /// A failed remount or verification undoes the bind: never a writable bind where
-    /// read-only was asked.
+    /// read-only was asked. Give `target` without symlinks: mountinfo shows canonical paths,
+    /// and the verification looks the target up there.
     ///
     /// - Returns: which path made the bind.
     /// - Throws: `MountError` `.mountFailed` (a call refused; the bind is undone),
