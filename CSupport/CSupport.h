@@ -73,4 +73,49 @@ static inline int csupport_openat(int dirfd, const char *path, int flags, unsign
     return openat(dirfd, path, flags, (mode_t)mode);
 }
 
+/* ---- BlockMount: the new mount API (open_tree/move_mount Linux 5.2, mount_setattr 5.12). ----
+ * <linux/mount.h> is not included (it breaks the Swift import): struct mount_attr and the few
+ * constants we use are declared here with the kernel UAPI values. The syscall numbers are the
+ * same on every architecture (the unified table from 424 on). */
+struct csupport_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+static const unsigned int CSUPPORT_OPEN_TREE_CLONE = 1;          /* OPEN_TREE_CLONE */
+static const unsigned int CSUPPORT_OPEN_TREE_CLOEXEC = O_CLOEXEC; /* OPEN_TREE_CLOEXEC */
+static const unsigned int CSUPPORT_MOVE_MOUNT_F_EMPTY_PATH = 0x00000004;
+static const uint64_t CSUPPORT_MOUNT_ATTR_RDONLY = 0x00000001;
+static const int CSUPPORT_AT_EMPTY_PATH = 0x1000;    /* fcntl.h has it only under _GNU_SOURCE */
+static const int CSUPPORT_AT_NO_AUTOMOUNT = 0x800;   /* likewise */
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+/* open_tree(2): a detached clone of the mount at path (with OPEN_TREE_CLONE), as an fd. */
+static inline int csupport_open_tree(int dirfd, const char *path, unsigned int flags) {
+    return (int)syscall(SYS_open_tree, dirfd, path, flags);
+}
+
+/* move_mount(2): attach the mount behind from_dirfd (MOVE_MOUNT_F_EMPTY_PATH) at to_path. */
+static inline int csupport_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
+                                      const char *to_path, unsigned int flags) {
+    return (int)syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags);
+}
+
+/* mount_setattr(2): change mount attributes (MOUNT_ATTR_RDONLY, …) of a mount or a tree. */
+static inline int csupport_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                                         struct csupport_mount_attr *attr) {
+    return (int)syscall(SYS_mount_setattr, dirfd, path, flags, attr, sizeof(*attr));
+}
+/* ---- end BlockMount ---- */
+
 #endif /* CSUPPORT_H */

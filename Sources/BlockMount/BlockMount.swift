@@ -1,1 +1,0 @@
-// Placeholder: the BlockMount module is being written.

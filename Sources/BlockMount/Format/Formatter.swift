@@ -1,0 +1,186 @@
+import LinuxSystem
+import Synchronization
+import SystemPackage
+
+/// Makes a filesystem on a device, only on positive evidence that the device is blank.
+///
+/// Runs `mkfs.<fsType>` through `Subprocess.run` (the one program BlockMount runs) with
+/// thin-provisioning-friendly defaults (no discard, lazy inode table and journal init), the
+/// caller's options appended; never for a read-only request, never over a partition table,
+/// unknown data or a filesystem. At most `Formatter.concurrencyLimit` mkfs run at once in the
+/// process (concurrent mkfs of large devices ran nodes out of memory, kubernetes#115379);
+/// later callers wait in FIFO order.
+public struct Formatter: Sendable {
+    /// What `format` did.
+    public enum Outcome: Sendable, Hashable {
+        /// The device was blank and now holds a filesystem of the requested type.
+        case formatted
+        /// The device already held a filesystem (of `type`, maybe not the requested one);
+        /// nothing was written.
+        case existing(type: String)
+    }
+
+    /// The result of `format`.
+    public struct Result: Sendable {
+        /// What was done.
+        public var outcome: Outcome
+        /// The probe taken (under the concurrency slot) right before deciding.
+        public var before: ProbeResult
+        /// The probe after mkfs (equal to `before` when nothing was done).
+        public var after: ProbeResult
+        /// Time spent waiting for a mkfs slot.
+        public var queueWait: Duration
+        /// Time spent probing and running mkfs.
+        public var duration: Duration
+    }
+
+    /// How long mkfs may run before it is killed.
+    public var timeout: Duration
+    /// How long to wait for a mkfs slot before giving up.
+    public var queueTimeout: Duration
+
+    public init(timeout: Duration = .seconds(600), queueTimeout: Duration = .seconds(600)) {
+        self.timeout = timeout
+        self.queueTimeout = queueTimeout
+    }
+
+    /// How many mkfs may run at once in this process (default 2).
+    public static var concurrencyLimit: Int {
+        get { FormatQueue.shared.limit }
+        set { FormatQueue.shared.limit = newValue }
+    }
+
+    /// The options put before the caller's for `fsType`.
+    ///
+    /// ext4/ext3: `-F -m0 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1` (a thin RBD
+    /// image is already zero: no discard pass, no eager init; ceph-csi#621/#666); xfs: `-K`
+    /// (no discard). `-f` is not needed for xfs: we only ever format a blank device.
+    public static func defaultOptions(for fsType: String) -> [String] {
+        switch fsType {
+        case "ext4", "ext3": ["-F", "-m0", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1"]
+        case "ext2": ["-F", "-m0"]
+        case "xfs": ["-K"]
+        default: []
+        }
+    }
+
+    /// Formats `device` with `fsType` if, and only if, a probe finds it blank.
+    ///
+    /// The probe is taken after the concurrency slot is won, right before mkfs; after mkfs the
+    /// device is probed again and must hold a filesystem of `fsType`.
+    ///
+    /// - Parameters:
+    ///   - device: the block device (or image file).
+    ///   - fsType: `ext4`, `xfs`, … (`mkfs.<fsType>` must exist).
+    ///   - options: appended after the defaults, before the device.
+    ///   - readOnly: a read-only request; a blank device then fails with `.readOnlyBlank`.
+    /// - Returns: `.formatted`, or `.existing(type:)` when a filesystem was already there.
+    /// - Throws: `MountError` `.readOnlyBlank`, `.partitioned`, `.unknownData`, `.probeFailed`,
+    ///   `.formatFailed` (mkfs missing, failed, timed out, or the re-probe did not find
+    ///   `fsType`; the end of mkfs' output is in the message), `.formatFailed` on queue timeout.
+    /// - Touches: the device (probe reads), posix_spawn(3) of `mkfs.<fsType>`.
+    public func format(
+        device: FilePath, fsType: String, options: [String] = [], readOnly: Bool = false
+    ) throws(MountError) -> Result {
+        let clock = ContinuousClock()
+        let queued = clock.now
+        try FormatQueue.shared.acquire(timeout: queueTimeout, device: device)
+        defer { FormatQueue.shared.release() }
+        let start = clock.now
+        let queueWait = start - queued
+
+        let before = try BlockProbe.probe(device).result
+        switch before {
+        case .filesystem(let type, _, _):
+            return Result(outcome: .existing(type: type), before: before, after: before,
+                          queueWait: queueWait, duration: clock.now - start)
+        case .partitionTable(let type):
+            throw MountError(.partitioned, "\(device) has a \(type) partition table; it is never formatted. "
+                                + "Use a whole device without partitions", path: device)
+        case .unknownData(let type):
+            throw MountError(.unknownData, "\(device) holds data that is not a filesystem"
+                                + (type.map { " (\($0))" } ?? " (conflicting signatures)")
+                                + "; it is never formatted. Wipe it deliberately (wipefs) if it is yours", path: device)
+        case .blank:
+            if readOnly {
+                throw MountError(.readOnlyBlank, "\(device) is blank and was asked for read-only: there is "
+                                    + "no filesystem to mount. Mount it read-write once to format it", path: device)
+            }
+        }
+
+        let arguments = ["mkfs.\(fsType)"] + Self.defaultOptions(for: fsType) + options + [device.string]
+        let run: ProcessResult
+        do {
+            run = try Subprocess.run(arguments, timeout: timeout)
+        } catch {
+            throw MountError(.formatFailed, "cannot run mkfs.\(fsType) for \(device); is the tool for \(fsType) "
+                                + "installed (e2fsprogs, xfsprogs)?", path: device, cause: error)
+        }
+        if !run.succeeded {
+            let why = run.timedOut ? "timed out and was killed" : "exited with \(run.exitCode.map(String.init) ?? "signal \(run.signal ?? 0)")"
+            throw MountError(.formatFailed, "mkfs.\(fsType) on \(device) \(why): \(String(run.output.suffix(400)))",
+                             path: device)
+        }
+        let after = try BlockProbe.probe(device).result
+        guard after.filesystemType == fsType else {
+            throw MountError(.formatFailed, "mkfs.\(fsType) on \(device) succeeded but the device now shows \(after)",
+                             path: device)
+        }
+        return Result(outcome: .formatted, before: before, after: after, queueWait: queueWait,
+                      duration: clock.now - start)
+    }
+}
+
+/// The process-wide FIFO of mkfs runs: at most `limit` at once, waiters served in order.
+final class FormatQueue: Sendable {
+    static let shared = FormatQueue(limit: 2)
+
+    private struct State {
+        var limit: Int
+        var active = 0
+        var nextTicket: UInt64 = 0
+        var waiting: [UInt64] = []
+    }
+
+    private let state: Mutex<State>
+
+    init(limit: Int) { state = Mutex(State(limit: max(1, limit))) }
+
+    var limit: Int {
+        get { state.withLock { $0.limit } }
+        set { state.withLock { $0.limit = max(1, newValue) } }
+    }
+
+    /// How many runs hold a slot now.
+    var active: Int { state.withLock { $0.active } }
+
+    /// Waits for a slot (polling; mkfs takes far longer than the pause) until `timeout`.
+    func acquire(timeout: Duration, device: FilePath) throws(MountError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        let ticket = state.withLock { s in
+            defer { s.nextTicket += 1 }
+            s.waiting.append(s.nextTicket)
+            return s.nextTicket
+        }
+        var pause: UInt32 = 1_000
+        while true {
+            let granted = state.withLock { s in
+                guard s.waiting.first == ticket, s.active < s.limit else { return false }
+                s.waiting.removeFirst()
+                s.active += 1
+                return true
+            }
+            if granted { return }
+            if clock.now >= deadline {
+                state.withLock { $0.waiting.removeAll { $0 == ticket } }
+                throw MountError(.formatFailed, "gave up waiting \(timeout) for a mkfs slot to format \(device) "
+                                    + "(\(limit) at a time)", path: device)
+            }
+            system_usleep(pause)
+            pause = min(pause * 2, 20_000)
+        }
+    }
+
+    func release() { state.withLock { $0.active -= 1 } }
+}

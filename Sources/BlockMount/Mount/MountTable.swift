@@ -1,0 +1,190 @@
+import CSupport
+import LinuxSystem
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
+/// A device number (`major:minor`), as in mountinfo and `st_rdev`.
+public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var major: UInt32
+    public var minor: UInt32
+
+    public init(major: UInt32, minor: UInt32) {
+        self.major = major
+        self.minor = minor
+    }
+
+    init(_ dev: dev_t) { self.init(major: csupport_major(dev), minor: csupport_minor(dev)) }
+
+    /// The device number of the block device (or the filesystem of the file) at `path`.
+    ///
+    /// - Returns: `st_rdev` for a block device, `st_dev` for anything else.
+    /// - Throws: `MountError` `.notBlockDevice` when stat(2) of `path` fails.
+    /// - Touches: fstatat(2) of `path` (following symlinks, as `/dev/disk/by-*` links are).
+    public init(of path: FilePath) throws(MountError) {
+        var st = stat()
+        if system_fstatat(AT_FDCWD, path.string, &st, 0) != 0 {
+            throw MountError(.notBlockDevice, "cannot stat \(path)", path: path,
+                             cause: SyscallError("stat", path: path, errno: .current))
+        }
+        self.init(st.st_mode & S_IFMT == S_IFBLK ? st.st_rdev : st.st_dev)
+    }
+
+    public var description: String { "\(major):\(minor)" }
+
+    public static func < (a: DeviceNumber, b: DeviceNumber) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
+}
+
+/// One line of mountinfo, as libmount parsed it (escapes such as `\040` already undone).
+public struct MountEntry: Sendable, Hashable {
+    /// The mount id (field 1).
+    public var id: Int
+    /// The parent mount id (field 2).
+    public var parentID: Int
+    /// The device of the mounted filesystem (field 3).
+    public var device: DeviceNumber
+    /// The directory of the filesystem that is mounted here (field 4; `/` for a whole fs,
+    /// a subdirectory for a bind mount of it).
+    public var root: FilePath
+    /// Where it is mounted (field 5).
+    public var target: FilePath
+    /// The filesystem type (`ext4`, `xfs`, `tmpfs`, …).
+    public var fsType: String
+    /// The mount source (`/dev/loop3`, `tmpfs`, …), if any.
+    public var source: String?
+    /// Per-mount (VFS) options: `rw`/`ro`, `nodev`, `nosuid`, `noexec`, `relatime`, …
+    public var vfsOptions: String
+    /// Per-superblock options (`rw,nouuid,attr2,…`). May carry secrets in other uses: not for logs.
+    public var fsOptions: String
+    /// Propagation fields (`shared:1`, `master:2`), if any.
+    public var optionalFields: String
+
+    /// Whether the mount itself is read-only (`ro` in the VFS options).
+    public var isReadOnly: Bool { hasVFSOption("ro") }
+
+    /// Whether `option` is one of the VFS options.
+    public func hasVFSOption(_ option: String) -> Bool {
+        vfsOptions.split(separator: ",").contains { $0 == option }
+    }
+}
+
+/// The mount table of a process (`<proc>/self/mountinfo`), parsed by libmount.
+public struct MountTable: Sendable {
+    /// Every mount, in mountinfo order (a later entry at the same target is on top).
+    public var entries: [MountEntry]
+
+    /// Builds a table from entries (fixtures, filters).
+    public init(entries: [MountEntry]) { self.entries = entries }
+
+    /// Parses mountinfo text (for fixtures; production reads the file with `current`).
+    ///
+    /// - Throws: `MountError` `.mountTableUnreadable` when libmount fails on the text.
+    /// - Touches: nothing outside the process (`fmemopen` + `mnt_table_parse_stream`).
+    public init(parsing text: String) throws(MountError) {
+        entries = []
+        if text.isEmpty { return }
+        let table = try LibmountTable()
+        var bytes = Array(text.utf8)
+        let rc: CInt = bytes.withUnsafeMutableBytes { raw -> CInt in
+            guard let stream = fmemopen(raw.baseAddress, raw.count, "r") else { return -1 }
+            defer { fclose(stream) }
+            return mnt_table_parse_stream(table.handle, stream, "mountinfo")
+        }
+        if rc != 0 {
+            throw MountError(.mountTableUnreadable, "libmount could not parse the mountinfo text")
+        }
+        entries = table.entries()
+    }
+
+    /// Reads and parses `<proc>/self/mountinfo`.
+    ///
+    /// - Parameter proc: the procfs root (tests pass a fixture tree).
+    /// - Throws: `MountError` `.mountTableUnreadable` when the file cannot be read or parsed.
+    /// - Touches: open(2)/read(2) of `<proc>/self/mountinfo`.
+    public static func current(proc: FilePath = "/proc") throws(MountError) -> MountTable {
+        let path = proc.appending("self/mountinfo")
+        let text: String
+        do {
+            text = try Files.readText(path, limit: 64 << 20)
+        } catch {
+            throw MountError(.mountTableUnreadable, "cannot read \(path); is /proc mounted?", path: path, cause: error)
+        }
+        do {
+            return try MountTable(parsing: text)
+        } catch {
+            var failure = error
+            failure.path = path
+            throw failure
+        }
+    }
+
+    /// The mounts of the filesystem on `device` (every target it is mounted or bound at).
+    public func mounts(ofDevice device: DeviceNumber) -> [MountEntry] {
+        entries.filter { $0.device == device }
+    }
+
+    /// The mounts exactly at `path` (stacked mounts: the last one is on top).
+    public func mounts(at path: FilePath) -> [MountEntry] {
+        let path = path.lexicallyNormalized()
+        return entries.filter { $0.target == path }
+    }
+
+    /// The mounts at `path` or anywhere below it.
+    public func mounts(under path: FilePath) -> [MountEntry] {
+        let path = path.lexicallyNormalized()
+        return entries.filter { $0.target.starts(with: path) }
+    }
+
+    /// The other places the mount at `globalPath` is visible: mounts of the same device whose
+    /// root is the global mount's root or below it, at other targets (bind mounts of it, as
+    /// mount-utils' `GetMountRefs`). Empty when nothing is mounted at `globalPath`.
+    public func references(to globalPath: FilePath) -> [MountEntry] {
+        let globalPath = globalPath.lexicallyNormalized()
+        guard let global = mounts(at: globalPath).last else { return [] }
+        return entries.filter {
+            $0.device == global.device && $0.root.starts(with: global.root) && $0.target != globalPath
+        }
+    }
+}
+
+/// A libmount table; unreferenced in `deinit`.
+final class LibmountTable {
+    let handle: OpaquePointer
+
+    init() throws(MountError) {
+        guard let handle = mnt_new_table() else {
+            throw MountError(.mountTableUnreadable, "libmount could not allocate a table")
+        }
+        self.handle = handle
+    }
+
+    deinit { mnt_unref_table(handle) }
+
+    /// Copies every entry out of the table into Swift values.
+    func entries() -> [MountEntry] {
+        guard let iterator = mnt_new_iter(Int32(MNT_ITER_FORWARD)) else { return [] }
+        defer { mnt_free_iter(iterator) }
+        var result: [MountEntry] = []
+        var fs: OpaquePointer?
+        func text(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
+        while mnt_table_next_fs(handle, iterator, &fs) == 0, let fs {
+            result.append(
+                MountEntry(
+                    id: Int(mnt_fs_get_id(fs)),
+                    parentID: Int(mnt_fs_get_parent_id(fs)),
+                    device: DeviceNumber(mnt_fs_get_devno(fs)),
+                    root: FilePath(text(mnt_fs_get_root(fs)) ?? "/"),
+                    target: FilePath(text(mnt_fs_get_target(fs)) ?? ""),
+                    fsType: text(mnt_fs_get_fstype(fs)) ?? "",
+                    source: text(mnt_fs_get_source(fs)),
+                    vfsOptions: text(mnt_fs_get_vfs_options(fs)) ?? "",
+                    fsOptions: text(mnt_fs_get_fs_options(fs)) ?? "",
+                    optionalFields: text(mnt_fs_get_optional_fields(fs)) ?? ""))
+        }
+        return result
+    }
+}

@@ -1,0 +1,292 @@
+import CSupport
+import LinuxSystem
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
+/// Mounts, bind mounts, unmounts and mount-point tests, by system call (mount(2), umount2(2),
+/// open_tree(2)/mount_setattr(2)/move_mount(2), statx(2)); the mount table is read through
+/// the injectable `proc` root.
+public struct Mounter: Sendable {
+    /// How `bind` makes a bind mount.
+    public enum BindStrategy: Sendable, Hashable {
+        /// The atomic path where the kernel has it, the two-step path on ENOSYS.
+        case automatic
+        /// open_tree + mount_setattr + move_mount only: a read-only bind never exists writable.
+        case atomic
+        /// mount(MS_BIND) then mount(MS_BIND|MS_REMOUNT|MS_RDONLY|locked flags).
+        case twoStep
+    }
+
+    /// How `bind` made the bind mount.
+    public enum BindMethod: Sendable, Hashable {
+        case atomic
+        case twoStep
+    }
+
+    /// What `unmount` found.
+    public enum UnmountOutcome: Sendable, Hashable {
+        /// Something was mounted and is now unmounted.
+        case unmounted
+        /// Nothing was mounted there (or the path does not exist): nothing to do.
+        case notMounted
+    }
+
+    /// The procfs root (`/proc`); tests inject a fixture tree.
+    public var proc: FilePath
+    /// How `bind` works.
+    public var bindStrategy: BindStrategy
+
+    /// - Parameters:
+    ///   - proc: the procfs root, read for `self/mountinfo` and for busy holders.
+    ///   - bindStrategy: `.automatic` (atomic where available) by default.
+    public init(proc: FilePath = "/proc", bindStrategy: BindStrategy = .automatic) {
+        self.proc = proc
+        self.bindStrategy = bindStrategy
+    }
+
+    /// The mount table seen through `proc`.
+    ///
+    /// - Throws: `MountError` `.mountTableUnreadable`.
+    /// - Touches: `<proc>/self/mountinfo`.
+    public func mountTable() throws(MountError) -> MountTable { try MountTable.current(proc: proc) }
+
+    // MARK: mount
+
+    /// Mounts the filesystem on `device` at `target` with mount(2).
+    ///
+    /// `options` is split by libmount into `MS_*` flags and filesystem data; `readOnly` adds
+    /// `MS_RDONLY`; xfs always gets `nouuid` (clones and snapshots share the UUID, ceph-csi#966).
+    ///
+    /// - Parameters:
+    ///   - device: the block device.
+    ///   - target: an existing directory.
+    ///   - fsType: the filesystem type to mount as (`ext4`, `xfs`, …).
+    ///   - options: a mount(8)-style option string (`noatime,discard`).
+    ///   - readOnly: mount read-only.
+    /// - Throws: `MountError` `.invalidOptions` (options unparsable), `.mountFailed` (mount(2)
+    ///   refused; the errno and a likely cause are in the error; the data string is not).
+    /// - Touches: mount(2).
+    public func mount(
+        device: FilePath, target: FilePath, fsType: String, options: String = "", readOnly: Bool = false
+    ) throws(MountError) {
+        var split = try MountOptions(options)
+        if readOnly { split.flags |= UInt(MS_RDONLY) }
+        if fsType == "xfs" { split = split.addingData("nouuid") }
+        let data = split.data.isEmpty ? nil : split.data
+        if system_mount(device.string, target.string, fsType, split.flags, data) != 0 {
+            let errno = Errno.current
+            throw MountError(
+                .mountFailed, "cannot mount \(device) (\(fsType)) at \(target): \(Self.mountHint(errno, readOnly))",
+                path: target, cause: SyscallError("mount", path: target, errno: errno))
+        }
+    }
+
+    static func mountHint(_ errno: Errno, _ readOnly: Bool) -> String {
+        switch errno {
+        case .resourceBusy: "the device is already mounted elsewhere or held by another user"
+        case .invalidArgument: "bad superblock, wrong filesystem type, or an option the filesystem rejects"
+        case .readOnlyFileSystem: readOnly ? "the device is read-only" : "the device is read-only; mount it read-only"
+        case .operationNotSupportedByDevice: "the kernel does not support this filesystem type (module not loaded?)"
+        case .noSuchFileOrDirectory: "the device or the target directory does not exist"
+        case .notDirectory: "the target is not a directory"
+        case .notPermitted, .permissionDenied: "mounting needs CAP_SYS_ADMIN in the initial mount namespace"
+        case .ioError: "I/O error reading the device (check dmesg)"
+        default: "\(errno)"
+        }
+    }
+
+    // MARK: bind
+
+    /// Bind-mounts `source` onto `target`, read-only if asked, and verifies the result.
+    ///
+    /// Atomic path (Linux ≥ 5.12): `open_tree(OPEN_TREE_CLONE)`, `mount_setattr(MOUNT_ATTR_RDONLY)`
+    /// on the detached clone, `move_mount` onto `target`: the bind is never visible writable.
+    /// Two-step path: `mount(source, target, NULL, MS_BIND)`, then for read-only
+    /// `mount(NULL, target, NULL, MS_BIND|MS_REMOUNT|MS_RDONLY|<nodev, nosuid, noexec,
+    /// noatime, nodiratime, relatime of the source>)` — with `MS_BIND`, so that only this mount
+    /// turns read-only and not the superblock under the global mount; the kernel refuses to
+    /// clear the source's locked flags (util-linux#1705, kubernetes#118457), so they are kept.
+    /// A failed remount or verification undoes the bind: never a writable bind where
+    /// read-only was asked. Give `target` without symlinks: mountinfo shows canonical paths,
+    /// and the verification looks the target up there.
+    ///
+    /// - Returns: which path made the bind.
+    /// - Throws: `MountError` `.mountFailed` (a call refused; the bind is undone),
+    ///   `.bindVerificationFailed` (mountinfo does not show the target, or shows it writable
+    ///   where read-only was asked; the bind is undone), `.mountTableUnreadable`.
+    /// - Touches: statvfs(3) of `source`, open_tree(2), mount_setattr(2), move_mount(2) or
+    ///   mount(2), umount2(2) on failure, `<proc>/self/mountinfo`.
+    @discardableResult
+    public func bind(source: FilePath, target: FilePath, readOnly: Bool) throws(MountError) -> BindMethod {
+        var method = BindMethod.twoStep
+        if bindStrategy != .twoStep {
+            if try bindAtomically(source: source, target: target, readOnly: readOnly) {
+                method = .atomic
+            } else if bindStrategy == .atomic {
+                throw MountError(
+                    .mountFailed, "the kernel lacks open_tree/mount_setattr/move_mount (Linux ≥ 5.12) "
+                        + "to bind \(source) at \(target); use the two-step strategy", path: target,
+                    cause: SyscallError("open_tree", path: source, errno: .noFunction))
+            }
+        }
+        if method == .twoStep { try bindInTwoSteps(source: source, target: target, readOnly: readOnly) }
+        try verifyBind(target: target, readOnly: readOnly)
+        return method
+    }
+
+    /// The atomic path; `false` when the kernel lacks the calls (ENOSYS), nothing done then.
+    private func bindAtomically(source: FilePath, target: FilePath, readOnly: Bool) throws(MountError) -> Bool {
+        let tree = system_open_tree(AT_FDCWD, source.string, CSUPPORT_OPEN_TREE_CLONE | CSUPPORT_OPEN_TREE_CLOEXEC)
+        if tree < 0 {
+            let errno = Errno.current
+            if errno == .noFunction { return false }
+            throw MountError(.mountFailed, "cannot clone the mount at \(source) to bind it at \(target): "
+                                + Self.mountHint(errno, readOnly),
+                             path: target, cause: SyscallError("open_tree", path: source, errno: errno))
+        }
+        // Closing the fd of a clone that was never moved frees it: nothing to undo on failure.
+        defer { _ = system_close(tree) }
+        if readOnly {
+            var attr = csupport_mount_attr(attr_set: CSUPPORT_MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0)
+            if system_mount_setattr(tree, "", UInt32(CSUPPORT_AT_EMPTY_PATH), &attr) != 0 {
+                let errno = Errno.current
+                if errno == .noFunction { return false }
+                throw MountError(.mountFailed, "cannot make the bind of \(source) read-only", path: target,
+                                 cause: SyscallError("mount_setattr", path: source, errno: errno))
+            }
+        }
+        if system_move_mount(tree, "", AT_FDCWD, target.string, CSUPPORT_MOVE_MOUNT_F_EMPTY_PATH) != 0 {
+            let errno = Errno.current
+            throw MountError(.mountFailed, "cannot attach the bind of \(source) at \(target): "
+                                + Self.mountHint(errno, readOnly),
+                             path: target, cause: SyscallError("move_mount", path: target, errno: errno))
+        }
+        return true
+    }
+
+    private func bindInTwoSteps(source: FilePath, target: FilePath, readOnly: Bool) throws(MountError) {
+        var locked: UInt = 0
+        if readOnly {
+            var vfs = statvfs()
+            if system_statvfs(source.string, &vfs) != 0 {
+                throw MountError(.mountFailed, "cannot read the mount flags of \(source) to bind it read-only",
+                                 path: source, cause: SyscallError("statvfs", path: source, errno: .current))
+            }
+            // The kernel reports ST_* flags with the values of the MS_* flags (fs/statfs.c).
+            let keep = UInt(MS_NODEV) | UInt(MS_NOSUID) | UInt(MS_NOEXEC) | UInt(MS_NOATIME)
+                | UInt(MS_NODIRATIME) | UInt(MS_RELATIME)
+            locked = UInt(vfs.f_flag) & keep
+        }
+        if system_mount(source.string, target.string, nil, UInt(MS_BIND), nil) != 0 {
+            let errno = Errno.current
+            throw MountError(.mountFailed, "cannot bind \(source) at \(target): \(Self.mountHint(errno, readOnly))",
+                             path: target, cause: SyscallError("mount", path: target, errno: errno))
+        }
+        guard readOnly else { return }
+        let flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | locked
+        if system_mount(nil, target.string, nil, flags, nil) != 0 {
+            let cause = SyscallError("mount", path: target, errno: .current)
+            undoBind(target)
+            throw MountError(
+                .mountFailed, "cannot make the bind at \(target) read-only; the bind was undone so that "
+                    + "no writable bind is left", path: target, cause: cause)
+        }
+    }
+
+    private func verifyBind(target: FilePath, readOnly: Bool) throws(MountError) {
+        let table: MountTable
+        do {
+            table = try mountTable()
+        } catch {
+            undoBind(target)
+            throw error
+        }
+        guard let top = table.mounts(at: target).last else {
+            undoBind(target)
+            throw MountError(.bindVerificationFailed, "the bind at \(target) does not show in mountinfo", path: target)
+        }
+        if readOnly && !top.isReadOnly {
+            undoBind(target)
+            throw MountError(
+                .bindVerificationFailed, "the bind at \(target) came out writable where read-only was "
+                    + "asked; it was undone", path: target)
+        }
+    }
+
+    private func undoBind(_ target: FilePath) {
+        _ = system_umount2(target.string, CInt(UMOUNT_NOFOLLOW))
+    }
+
+    // MARK: unmount
+
+    /// Unmounts `target` with umount2(2) (`UMOUNT_NOFOLLOW`); idempotent.
+    ///
+    /// - Returns: `.unmounted`, or `.notMounted` when nothing was mounted there (EINVAL) or
+    ///   the path does not exist (ENOENT) — both success.
+    /// - Throws: `MountError` `.busy` (EBUSY; `holders` lists the mounts below `target` and
+    ///   the processes with a cwd, root or open file under it), `.unmountFailed` otherwise.
+    /// - Touches: umount2(2); on EBUSY `<proc>/self/mountinfo` and `<proc>/<pid>/{cwd,root,fd/*}`.
+    @discardableResult
+    public func unmount(_ target: FilePath) throws(MountError) -> UnmountOutcome {
+        if system_umount2(target.string, CInt(UMOUNT_NOFOLLOW)) == 0 { return .unmounted }
+        let errno = Errno.current
+        let cause = SyscallError("umount2", path: target, errno: errno)
+        switch errno {
+        case .invalidArgument, .noSuchFileOrDirectory:
+            return .notMounted
+        case .resourceBusy:
+            let holders = busyHolders(of: target)
+            let what = holders.isEmpty
+                ? "nothing visible in this mount namespace holds it (another namespace may)"
+                : holders.map(\.description).joined(separator: "; ")
+            throw MountError(.busy, "cannot unmount \(target): it is busy: \(what)", path: target,
+                             cause: cause, holders: holders)
+        default:
+            throw MountError(.unmountFailed, "cannot unmount \(target): \(errno)", path: target, cause: cause)
+        }
+    }
+
+    /// What keeps `target` busy: mounts below it, then processes using it (bounded scan).
+    func busyHolders(of target: FilePath, limit: Int = 32) -> [MountError.Holder] {
+        let target = target.lexicallyNormalized()
+        var holders: [MountError.Holder] = []
+        if let table = try? mountTable() {
+            for entry in table.mounts(under: target) where entry.target != target {
+                holders.append(.mount(entry.target))
+            }
+        }
+        guard let pids = try? Files.list(proc) else { return holders }
+        var budget = 100_000  // readlink calls at most: a bounded scan on busy nodes
+        for name in pids where holders.count < limit && budget > 0 {
+            guard let pid = Int32(name) else { continue }
+            let base = proc.appending(name)
+            var links = ["cwd", "root"].map { base.appending($0) }
+            if let fds = try? Files.list(base.appending("fd")) {
+                links += fds.map { base.appending("fd").appending($0) }
+            }
+            for link in links where budget > 0 {
+                budget -= 1
+                guard let resolved = readLink(link) else { continue }
+                let held = FilePath(resolved.hasSuffix(" (deleted)") ? String(resolved.dropLast(10)) : resolved)
+                if held.starts(with: target) && !(link.lastComponent?.string == "root" && held == target) {
+                    let command = (try? Files.readAttribute(base.appending("comm"))) ?? "?"
+                    holders.append(.process(pid: pid, command: command, path: held))
+                    break
+                }
+            }
+        }
+        return holders
+    }
+
+    private func readLink(_ path: FilePath) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { system_readlinkat(AT_FDCWD, path.string, $0) }
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+}

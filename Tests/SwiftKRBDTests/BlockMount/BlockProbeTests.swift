@@ -1,0 +1,164 @@
+import Foundation
+import SystemPackage
+import Testing
+
+@testable import BlockMount
+@testable import LinuxSystem
+
+/// libblkid on image files (no root needed), and the formatter's refusals.
+@Suite struct BlockMountProbeTests {
+    @Test func zeroedImageIsBlank() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("zero.img"), mebibytes: 8)
+        let probe = try BlockProbe.probe(image)
+        #expect(probe.result == .blank)
+        #expect(probe.size == 8 << 20)
+    }
+
+    @Test func ext4ImageShowsTypeUUIDAndLabel() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("ext4.img"), mebibytes: 32)
+        try sh("mkfs.ext4 -q -F -L krbdlabel -U 0b7d9a3e-3f4a-4c1e-9a51-1d2c3b4a5f60 '\(image)'")
+        let probe = try BlockProbe.probe(image)
+        #expect(probe.result == .filesystem(type: "ext4", uuid: "0b7d9a3e-3f4a-4c1e-9a51-1d2c3b4a5f60", label: "krbdlabel"))
+        #expect(probe.result.filesystemType == "ext4")
+    }
+
+    @Test func xfsImageShowsXFS() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("xfs.img"), mebibytes: 320)
+        try sh("mkfs.xfs -q '\(image)'")
+        #expect(try BlockProbe.probe(image).result.filesystemType == "xfs")
+    }
+
+    @Test(arguments: ["gpt", "dos"])
+    func partitionTableIsReported(label: String) throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("disk.img"), mebibytes: 16)
+        try writePartitionTable(image, label: label)
+        #expect(try BlockProbe.probe(image).result == .partitionTable(type: label))
+    }
+
+    @Test func swapIsUnknownDataNotAFilesystem() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("swap.img"), mebibytes: 8)
+        try sh("mkswap '\(image)'")
+        #expect(try BlockProbe.probe(image).result == .unknownData(type: "swap"))
+    }
+
+    @Test func missingDeviceIsAnErrorNotBlank() throws {
+        let dir = try TemporaryDirectory()
+        #expect {
+            try BlockProbe.probe(dir("absent"))
+        } throws: { error in
+            let error = error as! MountError
+            return error.code == .probeFailed && error.errno == .noSuchFileOrDirectory && error.syscall == "open"
+        }
+    }
+
+    @Test func directoryIsNotABlockDevice() throws {
+        let dir = try TemporaryDirectory()
+        #expect { try BlockProbe.probe(dir.path) } throws: { ($0 as! MountError).code == .notBlockDevice }
+    }
+
+    @Test func readErrorOnTheBlankCheckIsAnError() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("zero.img"), mebibytes: 4)
+        MockingDriver.with { driver in
+            driver.fail("pread", with: .ioError)
+            #expect {
+                try BlockProbe.probe(image)
+            } throws: { error in
+                let error = error as! MountError
+                return error.code == .probeFailed && error.errno == .ioError && error.syscall == "pread"
+            }
+        }
+    }
+
+    @Test func openErrorIsAnErrorNotBlank() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("zero.img"), mebibytes: 4)
+        MockingDriver.with { driver in
+            driver.fail("openat", pathContains: "zero.img", with: .ioError)
+            #expect { try BlockProbe.probe(image) } throws: { ($0 as! MountError).code == .probeFailed }
+        }
+    }
+}
+
+@Suite struct BlockMountFormatterTests {
+    @Test func blankImageIsFormattedAndReprobed() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("blank.img"), mebibytes: 32)
+        let result = try MockingDriver.with { driver in
+            let result = try Formatter().format(device: image, fsType: "ext4", options: ["-L", "fresh"])
+            let spawn = driver.calls("posix_spawn")
+            #expect(spawn.count == 1)
+            #expect(spawn.first?.arguments == [
+                "-F", "-m0", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1", "-L", "fresh", image.string,
+            ])
+            return result
+        }
+        #expect(result.outcome == .formatted)
+        #expect(result.before == .blank)
+        #expect(result.after.filesystemType == "ext4")
+    }
+
+    @Test func existingFilesystemIsNeverReformatted() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("ext4.img"), mebibytes: 32)
+        try sh("mkfs.ext4 -q -F '\(image)'")
+        try MockingDriver.with { driver in
+            let result = try Formatter().format(device: image, fsType: "xfs")
+            #expect(result.outcome == .existing(type: "ext4"))
+            #expect(driver.calls("posix_spawn").isEmpty)
+        }
+    }
+
+    @Test func refusals() throws {
+        let dir = try TemporaryDirectory()
+        let blank = try sparseFile(dir("blank.img"), mebibytes: 8)
+        let disk = try sparseFile(dir("disk.img"), mebibytes: 8)
+        try writePartitionTable(disk, label: "gpt")
+        let swap = try sparseFile(dir("swap.img"), mebibytes: 8)
+        try sh("mkswap '\(swap)'")
+        MockingDriver.with { driver in
+            #expect { try Formatter().format(device: blank, fsType: "ext4", readOnly: true) } throws: {
+                ($0 as! MountError).code == .readOnlyBlank
+            }
+            #expect { try Formatter().format(device: disk, fsType: "ext4") } throws: {
+                ($0 as! MountError).code == .partitioned
+            }
+            #expect { try Formatter().format(device: swap, fsType: "ext4") } throws: {
+                ($0 as! MountError).code == .unknownData
+            }
+            #expect(driver.calls("posix_spawn").isEmpty)
+        }
+    }
+
+    @Test func failingMkfsIsFormatFailed() throws {
+        let dir = try TemporaryDirectory()
+        let blank = try sparseFile(dir("blank.img"), mebibytes: 8)
+        #expect { try Formatter().format(device: blank, fsType: "nosuchfs") } throws: {
+            ($0 as! MountError).code == .formatFailed
+        }
+    }
+
+    @Test func queueServesInOrderAndTimesOut() throws {
+        let queue = FormatQueue(limit: 1)
+        try queue.acquire(timeout: .seconds(1), device: "/dev/a")
+        #expect(queue.active == 1)
+        #expect { try queue.acquire(timeout: .milliseconds(20), device: "/dev/b") } throws: {
+            ($0 as! MountError).code == .formatFailed
+        }
+        queue.release()
+        try queue.acquire(timeout: .milliseconds(20), device: "/dev/c")
+        queue.release()
+        #expect(queue.active == 0)
+    }
+
+    @Test func defaults() {
+        #expect(Formatter.defaultOptions(for: "xfs") == ["-K"])
+        #expect(Formatter.defaultOptions(for: "ext3").prefix(2) == ["-F", "-m0"])
+        #expect(Formatter.concurrencyLimit == 2)
+    }
+}
