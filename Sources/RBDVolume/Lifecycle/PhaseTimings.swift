@@ -10,7 +10,8 @@ public struct PhaseTimings: Sendable, CustomStringConvertible {
     }
 
     /// The phases, in order.
-    public private(set) var phases: [Phase] = []
+    public var phases: [Phase] { phasesStorage }
+    var phasesStorage: [Phase] = []
 
     /// Creates an empty record.
     public init() {}
@@ -22,12 +23,12 @@ public struct PhaseTimings: Sendable, CustomStringConvertible {
     public mutating func measure<R, E: Error>(_ name: String, _ body: () throws(E) -> R) throws(E) -> R {
         let clock = ContinuousClock()
         let start = clock.now
-        defer { phases.append(Phase(name: name, duration: start.duration(to: clock.now))) }
+        defer { phasesStorage.append(Phase(name: name, duration: start.duration(to: clock.now))) }
         return try body()
     }
 
     /// Appends the phases of another record.
-    public mutating func append(_ other: PhaseTimings) { phases += other.phases }
+    public mutating func append(_ other: PhaseTimings) { phasesStorage += other.phases }
 
     /// `map=95.1ms probe=0.4ms …`
     public var description: String {

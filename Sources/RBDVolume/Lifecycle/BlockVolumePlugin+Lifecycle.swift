@@ -1,0 +1,191 @@
+import BlockMount
+import LinuxSystem
+import SystemPackage
+
+extension BlockVolumePlugin {
+    /// Attaches the volume to this node: finds or attaches its device, records it in the
+    /// journal, makes a filesystem only on a device proven blank (never for read-only), and
+    /// mounts it at the global path. Idempotent: an attached volume returns `changed == false`.
+    ///
+    /// A failure after the device was attached by this call (or by an earlier, interrupted
+    /// attach) detaches it again and removes the journal: nothing is left mapped.
+    /// - Throws: `VolumeError` `.device` (map failed; `underlying` is the provider's error),
+    ///   `.mount` (probe/mkfs/mount failed; `underlying` is a `MountError`), `.journal`,
+    ///   `.lockTimeout`, `.io`.
+    public func attach(_ spec: VolumeSpec) throws(VolumeError) -> AttachResult {
+        let source = try source(of: spec)
+        let key = provider.volumeKey(source)
+        let result = try withVolumeLock(key) { () throws(VolumeError) -> AttachResult in
+            var timings = PhaseTimings()
+            let global = globalPath(key: key)
+            let previous = try journal.load(key)
+            if try isMounted(global), let previous, previous.phase == .mounted, let device = previous.devicePath {
+                return AttachResult(
+                    key: key, globalPath: global, devicePath: FilePath(device), changed: false, formatted: false,
+                    fsType: previous.fsType, fsTypeMismatch: nil, timings: timings)
+            }
+            do throws(SyscallError) {
+                try Files.makeDirectories(global, mode: 0o750)
+            } catch {
+                throw VolumeError(.io, "cannot create the global path of \(spec)", cause: error)
+            }
+            var record = previous ?? JournalRecord(plugin: name, key: key, fsType: spec.fsType, readOnly: spec.readOnly)
+            if record.identity == nil {
+                record.phase = .attaching
+                try journal.save(record)
+            }
+
+            let device: AttachedDevice<Provider.Identity>
+            do {
+                device = try timings.measure("map") {
+                    if let found = try provider.existingDevice(source, readOnly: spec.readOnly) { return found }
+                    return try provider.attach(source, readOnly: spec.readOnly)
+                }
+            } catch {
+                if previous == nil { try? journal.remove(key) }
+                throw VolumeError(.device, "cannot attach \(spec): \(error)", underlying: error)
+            }
+            let ours = device.newlyAttached || previous?.identity == device.identity
+            record.identity = device.identity
+            record.devicePath = device.path.string
+            record.major = device.major
+            record.minor = device.minor
+            record.phase = .mapped
+            do throws(VolumeError) {
+                try journal.save(record)
+                let outcome = try formatAndMount(device: device, spec: spec, at: global, timings: &timings)
+                record.phase = .mounted
+                record.formattedHere = record.formattedHere || outcome.formatted
+                try journal.save(record)
+                return AttachResult(
+                    key: key, globalPath: global, devicePath: device.path, changed: true,
+                    formatted: outcome.formatted, fsType: outcome.fsType, fsTypeMismatch: outcome.mismatch,
+                    timings: timings)
+            } catch {
+                // Never leave a mapping (or a half-written journal) behind a failed attach.
+                _ = try? cleanupMountPoint(global)
+                if ours {
+                    try? provider.detach(device.identity)
+                    try? journal.remove(key)
+                }
+                throw error
+            }
+        }
+        logPhases("attach", key: key, result.timings)
+        return result
+    }
+
+    /// Bind-mounts the volume's global mount into the workload path
+    /// `<root>/pods/<podUID>/volumes/<plugin~name>/<volume name>` (read-only with
+    /// `MS_BIND|MS_REMOUNT|MS_RDONLY` when `readOnly` or the volume is read-only), then gives the
+    /// tree to `fsGroup` (group rw, setgid directories; skipped when read-only; only when the
+    /// root does not match yet). Idempotent.
+    /// - Throws: `VolumeError` `.notAttached` ("no device is mounted at …"), `.mount`,
+    ///   `.invalidArgument`, `.lockTimeout`, `.io`.
+    public func setUp(
+        _ spec: VolumeSpec, podUID: String, fsGroup: UInt32? = nil, readOnly: Bool = false
+    ) throws(VolumeError) -> SetUpResult {
+        let source = try source(of: spec)
+        let key = provider.volumeKey(source)
+        let target = try workloadPath(podUID: podUID, volumeName: spec.name)
+        let ro = readOnly || spec.readOnly
+        let result = try withVolumeLock(key) { () throws(VolumeError) -> SetUpResult in
+            var timings = PhaseTimings()
+            let global = globalPath(key: key)
+            guard try isMounted(global) else {
+                throw VolumeError(
+                    .notAttached, "no device is mounted at \(global): attach volume \(spec) before setting it up",
+                    path: global)
+            }
+            if try isMounted(target) {
+                return SetUpResult(path: target, changed: false, readOnly: ro, timings: timings)
+            }
+            do throws(SyscallError) {
+                try Files.makeDirectories(target, mode: 0o750)
+            } catch {
+                throw VolumeError(.io, "cannot create the workload path of \(spec)", cause: error)
+            }
+            try bind(global, to: target, readOnly: ro, timings: &timings)
+            if let fsGroup, !ro {
+                do throws(VolumeError) {
+                    try applyOwnership(target, gid: fsGroup, timings: &timings)
+                } catch {
+                    _ = try? cleanupMountPoint(target)
+                    throw error
+                }
+            }
+            return SetUpResult(path: target, changed: true, readOnly: ro, timings: timings)
+        }
+        logPhases("setUp", key: key, result.timings)
+        return result
+    }
+
+    /// Unmounts the workload path and removes its directory. Idempotent.
+    /// - Throws: `VolumeError` `.mount` (for example busy, naming the holders), `.invalidArgument`.
+    @discardableResult
+    public func tearDown(_ spec: VolumeSpec, podUID: String) throws(VolumeError) -> PhaseTimings {
+        let key = try self.key(for: spec)
+        let target = try workloadPath(podUID: podUID, volumeName: spec.name)
+        let timings = try withVolumeLock(key) { () throws(VolumeError) -> PhaseTimings in
+            var timings = PhaseTimings()
+            try timings.measure("unmount") { () throws(VolumeError) in _ = try cleanupMountPoint(target) }
+            return timings
+        }
+        logPhases("tearDown", key: key, timings)
+        return timings
+    }
+
+    /// Detaches the volume from this node once no workload uses it: unmounts the global path,
+    /// detaches the device (identity re-checked by the provider), removes the journal and the
+    /// directory. Idempotent: a detached volume is success.
+    /// - Throws: `VolumeError` `.inUse` naming the workload paths still bound from the global
+    ///   mount, `.mount`, `.device`, `.journal`, `.lockTimeout`.
+    @discardableResult
+    public func detach(_ spec: VolumeSpec) throws(VolumeError) -> PhaseTimings {
+        let source = try source(of: spec)
+        let key = provider.volumeKey(source)
+        let timings = try withVolumeLock(key) { () throws(VolumeError) -> PhaseTimings in
+            var timings = PhaseTimings()
+            let global = globalPath(key: key)
+            let users = try workloadMounts(of: global)
+            if !users.isEmpty {
+                throw VolumeError(
+                    .inUse,
+                    "volume \(spec) is still set up for workloads at \(users.map(\.string).joined(separator: ", ")); "
+                        + "tear those down first", path: global)
+            }
+            var record = try journal.load(key)
+            if record != nil {
+                record!.phase = .detaching
+                try journal.save(record!)
+            }
+            try timings.measure("unmount") { () throws(VolumeError) in _ = try cleanupMountPoint(global) }
+            let identity: Provider.Identity?
+            do {
+                identity = try record?.identity ?? provider.existingDevice(source, readOnly: spec.readOnly)?.identity
+                if let identity { try timings.measure("unmap") { try provider.detach(identity) } }
+            } catch {
+                throw VolumeError(.device, "cannot detach \(spec): \(error)", underlying: error)
+            }
+            try journal.remove(key)
+            return timings
+        }
+        logPhases("detach", key: key, timings)
+        return timings
+    }
+
+    /// Every journaled volume next to the node's real state.
+    public func status() throws(VolumeError) -> [VolumeStatus] {
+        var statuses: [VolumeStatus] = []
+        for key in journal.keys() {
+            guard let record = try journal.load(key) else { continue }
+            let global = globalPath(key: key)
+            let attached = record.identity.map { (try? provider.isAttached($0)) ?? false } ?? false
+            statuses.append(VolumeStatus(
+                key: key, phase: record.phase, devicePath: record.devicePath, deviceAttached: attached,
+                globalMounted: (try? isMounted(global)) ?? false, workloadMounts: (try? workloadMounts(of: global)) ?? [],
+                readOnly: record.readOnly, fsType: record.fsType))
+        }
+        return statuses
+    }
+}

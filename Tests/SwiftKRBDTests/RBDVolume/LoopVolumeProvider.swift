@@ -1,0 +1,49 @@
+// A loop-device plugin for the lifecycle tests: its "map" attaches an image file to a loop
+// device; every other line of the lifecycle is BlockVolumePlugin's, shared with rbd.
+import Foundation
+import SystemPackage
+
+@testable import RBDVolume
+
+struct LoopVolumeSource: VolumeSource {
+    var imageFile: FilePath
+    var description: String { "loop:\(imageFile)" }
+}
+
+struct LoopIdentity: Codable, Sendable, Equatable {
+    var device: String
+    var backingFile: String
+}
+
+struct LoopVolumeProvider: BlockDeviceProvider {
+    func volumeKey(_ source: LoopVolumeSource) -> String { "loop-" + (source.imageFile.lastComponent?.string ?? "x") }
+
+    func existingDevice(_ source: LoopVolumeSource, readOnly: Bool) throws -> AttachedDevice<LoopIdentity>? {
+        let listing = try sh("losetup -j '\(source.imageFile)'")
+        guard let line = listing.split(separator: "\n").first, let colon = line.firstIndex(of: ":") else { return nil }
+        return try device(FilePath(String(line[..<colon])), source, newly: false)
+    }
+
+    func attach(_ source: LoopVolumeSource, readOnly: Bool) throws -> AttachedDevice<LoopIdentity> {
+        let path = try sh("losetup --find --show \(readOnly ? "-r " : "")'\(source.imageFile)'")
+        return try device(FilePath(path.trimmingCharacters(in: .whitespacesAndNewlines)), source, newly: true)
+    }
+
+    func isAttached(_ identity: LoopIdentity) throws -> Bool {
+        let name = FilePath(identity.device).lastComponent!.string
+        let backing = try? String(contentsOfFile: "/sys/block/\(name)/loop/backing_file", encoding: .utf8)
+        return backing?.trimmingCharacters(in: .whitespacesAndNewlines) == identity.backingFile
+    }
+
+    func detach(_ identity: LoopIdentity) throws {
+        if try isAttached(identity) { try sh("losetup -d '\(identity.device)'") }
+    }
+
+    private func device(_ path: FilePath, _ source: LoopVolumeSource, newly: Bool) throws -> AttachedDevice<LoopIdentity> {
+        var st = stat()
+        guard stat(path.string, &st) == 0 else { throw ToolFailure(command: "stat \(path)", status: errno, output: "") }
+        return AttachedDevice(
+            path: path, major: UInt32(st.st_rdev >> 8 & 0xfff), minor: UInt32((st.st_rdev & 0xff) | (st.st_rdev >> 12 & 0xfff00)),
+            identity: LoopIdentity(device: path.string, backingFile: source.imageFile.string), newlyAttached: newly)
+    }
+}
