@@ -230,7 +230,7 @@ extension RBDBus {
             guard let device = try readDevice(chosen) else {
                 throw RBDError(.identityMismatch, "rbd\(chosen) (\(spec)) vanished right after it was mapped")
             }
-            try ensureNode(device)
+            if checksDeviceNode { try ensureNode(device) }
             return device
         } catch {
             throw rollback(chosen, error)

@@ -27,6 +27,9 @@ public struct RBDBus: Sendable {
     public var loadsModule = true
     /// The running kernel (for option version checks); `nil` when unknown (no checks).
     package var kernel: KernelVersion?
+    /// Whether map checks (and creates) `<dev>/rbd<id>`. Off only in fixture tests, which
+    /// cannot make block device nodes without root.
+    package var checksDeviceNode = true
 
     /// A bus over the given roots.
     ///

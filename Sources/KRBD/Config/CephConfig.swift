@@ -14,7 +14,7 @@ public struct CephConfig: Sendable, Hashable {
     /// Parses ceph.conf text (INI; `#` and `;` comments; keys with spaces, `_` or `-` are the same).
     public init(parsing text: String) {
         var section = "global"
-        for raw in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        for raw in text.split(whereSeparator: \.isNewline) {
             var line = raw.trimmingCharacters(in: " \t")
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") {

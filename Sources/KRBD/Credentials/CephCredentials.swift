@@ -87,7 +87,7 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
     /// The `key` value of section `[entity]` in keyring text; `key = v`, `key=v`, tabs, comments.
     static func keyringKey(_ text: String, entity: String) -> String? {
         var inSection = false
-        for raw in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        for raw in text.split(whereSeparator: \.isNewline) {
             let line = raw.trimmingCharacters(in: " \t")
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") {

@@ -16,7 +16,7 @@ public struct CephSecret: Sendable, Hashable, CustomStringConvertible, CustomDeb
     ///
     /// - Throws: `RBDError` `.invalidCredentials` when the text is not valid base64 or is empty.
     public init(base64 text: String) throws(RBDError) {
-        let trimmed = text.trimmingCharacters(in: " \t\r\n")
+        let trimmed = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
         guard !trimmed.isEmpty, let bytes = Base64.decode(trimmed), !bytes.isEmpty else {
             throw RBDError(.invalidCredentials, "the secret is not valid base64 (expected a cephx key like AQ…==)")
         }
