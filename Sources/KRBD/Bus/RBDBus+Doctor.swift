@@ -32,8 +32,10 @@ extension RBDBus {
         }
 
         if let kernel {
-            if kernel >= KernelVersion(major: 5, minor: 11) {
-                add("kernel", .ok, "\(kernel.release): every option krbd knows except rxbounce (5.17) is there")
+            if kernel >= KernelVersion(major: 5, minor: 17) {
+                add("kernel", .ok, "\(kernel.release): every map option krbd knows is there")
+            } else if kernel >= KernelVersion(major: 5, minor: 11) {
+                add("kernel", .ok, "\(kernel.release): every map option krbd knows except rxbounce (5.17) is there")
             } else if kernel >= KernelVersion(major: 4, minor: 19) {
                 add("kernel", .warn, "\(kernel.release): no ms_mode (msgr2) before 5.11; v1 monitors (6789) only")
             } else {
