@@ -1,0 +1,143 @@
+// Reading mappings back from <sysfs>/bus/rbd/devices/<id>/. A device that vanishes while it is
+// read (a concurrent unmap) is skipped, never an error.
+import LinuxSystem
+import SystemPackage
+
+extension RBDBus {
+    /// Every mapped device, by ascending id.
+    ///
+    /// Reads every attribute of each `<sysfs>/bus/rbd/devices/<id>/`. No bus (module not
+    /// loaded) means no devices.
+    ///
+    /// - Throws: `RBDError` `.systemError` when the devices directory exists but cannot be listed.
+    public func mappedDevices() throws(RBDError) -> [MappedDevice] {
+        var devices: [MappedDevice] = []
+        for id in try deviceIDs() {
+            if let device = try readDevice(id) { devices.append(device) }
+        }
+        return devices
+    }
+
+    /// The first (lowest-id) device that maps `spec`, or `nil`.
+    ///
+    /// Fast path: reads `name`, then `pool`, `pool_ns` and `current_snap` of each device and
+    /// stops at the first attribute that differs; only the match is read in full.
+    ///
+    /// - Throws: `RBDError` `.systemError` when the devices directory cannot be listed.
+    public func device(for spec: ImageSpec) throws(RBDError) -> MappedDevice? {
+        try devices(for: spec).first
+    }
+
+    /// Every device that maps `spec` (an image can be mapped more than once), by ascending id.
+    public func devices(for spec: ImageSpec) throws(RBDError) -> [MappedDevice] {
+        var found: [MappedDevice] = []
+        for id in try deviceIDs() where matches(id, Identity(spec)) {
+            if let device = try readDevice(id) { found.append(device) }
+        }
+        return found
+    }
+
+    /// The device with this id, or `nil` when none is mapped there.
+    public func device(id: Int) throws(RBDError) -> MappedDevice? { try readDevice(id) }
+
+    // MARK: Internals
+
+    /// The numeric entries of the devices directory, sorted; empty when there is no bus.
+    func deviceIDs() throws(RBDError) -> [Int] {
+        do {
+            return try Files.list(devicesDirectory).compactMap { Int($0) }.filter { $0 >= 0 }.sorted()
+        } catch {
+            if error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory { return [] }
+            throw RBDError(.systemError, "cannot list rbd devices in \(devicesDirectory)", cause: error)
+        }
+    }
+
+    /// One attribute; `nil` when the file is missing or unreadable.
+    func attribute(_ id: Int, _ name: String) -> String? {
+        try? Files.readAttribute(deviceDirectory(id).appending(name))
+    }
+
+    /// Whether device `id` currently maps `identity` (reading as few attributes as possible).
+    func matches(_ id: Int, _ identity: Identity) -> Bool {
+        guard attribute(id, "name") == identity.image, attribute(id, "pool") == identity.pool else { return false }
+        // pool_ns is missing before 4.19: the default namespace then.
+        guard (attribute(id, "pool_ns") ?? "") == (identity.namespace ?? "") else { return false }
+        guard let snap = attribute(id, "current_snap"), snap == (identity.snapshot ?? "-") else { return false }
+        if let fsid = identity.clusterFSID, let actual = attribute(id, "cluster_fsid"), actual != fsid { return false }
+        if let imageID = identity.imageID, let actual = attribute(id, "image_id"), actual != imageID { return false }
+        return true
+    }
+
+    /// Every attribute of device `id`; `nil` when it vanished or is not a complete rbd device.
+    func readDevice(_ id: Int) throws(RBDError) -> MappedDevice? {
+        let directory = deviceDirectory(id)
+        // The identity attributes must all be there; a missing one means the device vanished
+        // (or is not set up yet), and it is skipped.
+        guard let pool = attribute(id, "pool"), let image = attribute(id, "name"),
+            let snap = attribute(id, "current_snap"),
+            let major = attribute(id, "major").flatMap({ UInt32($0) }),
+            let minor = attribute(id, "minor").flatMap({ UInt32($0) })
+        else { return nil }
+        let namespace = attribute(id, "pool_ns")
+        let snapID = attribute(id, "snap_id").flatMap { UInt64($0) }
+        let device = MappedDevice(
+            id: id, pool: pool,
+            poolID: attribute(id, "pool_id").flatMap { UInt64($0) },
+            namespace: (namespace?.isEmpty ?? true) ? nil : namespace,
+            image: image,
+            imageID: attribute(id, "image_id").flatMap { $0.isEmpty ? nil : $0 },
+            snapshot: snap == "-" ? nil : snap,
+            snapshotID: snapID == MappedDevice.noSnapshot ? nil : snapID,
+            size: attribute(id, "size").flatMap { UInt64($0) },
+            major: major, minor: minor,
+            features: attribute(id, "features").flatMap { RBDFeatures(sysfs: $0) },
+            clientID: attribute(id, "client_id"),
+            clientAddress: attribute(id, "client_addr"),
+            clusterFSID: attribute(id, "cluster_fsid"),
+            parent: (try? Files.readText(directory.appending("parent"), limit: 64 * 1024))
+                .map { $0.hasSuffix("\n") ? String($0.dropLast()) : $0 },
+            configInfo: attribute(id, "config_info").map(Self.redactingSecret),
+            devicePath: deviceNode(id).string)
+        // A device removed between the first and the last read would show mixed data; the
+        // directory must still be there after the reads.
+        guard Files.exists(directory) else { return nil }
+        return device
+    }
+
+    /// `text` with every `secret=<value>` replaced by `secret=<redacted>`.
+    static func redactingSecret(_ text: String) -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let range = rest.firstRange(of: "secret=") {
+            out += rest[..<range.upperBound]
+            out += "<redacted>"
+            rest = rest[range.upperBound...]
+            let end = rest.firstIndex(where: { $0 == "," || $0 == " " || $0 == "\n" || $0 == "\t" }) ?? rest.endIndex
+            rest = rest[end...]
+        }
+        return out + rest
+    }
+}
+
+/// What makes a mapping the one that was asked for.
+struct Identity: Sendable, Hashable {
+    var pool: String
+    var namespace: String?
+    var image: String
+    var snapshot: String?
+    var clusterFSID: String?
+    var imageID: String?
+
+    init(_ spec: ImageSpec, clusterFSID: String? = nil, imageID: String? = nil) {
+        pool = spec.pool
+        namespace = spec.namespace
+        image = spec.image
+        snapshot = spec.snapshot
+        self.clusterFSID = clusterFSID
+        self.imageID = imageID
+    }
+
+    init(_ device: MappedDevice) {
+        self.init(device.spec, clusterFSID: device.clusterFSID, imageID: device.imageID)
+    }
+}

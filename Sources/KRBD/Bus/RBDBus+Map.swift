@@ -1,0 +1,317 @@
+// map: validate everything, load the module, then under the host lock: look for an existing
+// mapping, put the key in the kernel keyring, write the request once, find the new id by
+// diffing devices/, confirm its identity, make sure /dev/rbd<id> is the right node. Any failure
+// after the kernel accepted the request removes the mapping again (force): nothing leaks.
+import LinuxSystem
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
+/// What `map` does when the image is already mapped on this host.
+public enum MapPolicy: String, Sendable, Hashable, Codable {
+    /// Return the existing device (the default: map is idempotent).
+    case reuse
+    /// Throw `.alreadyMapped`.
+    case fail
+    /// Map it once more (a second device for the same image).
+    case mapAgain
+}
+
+/// The device `map` returns, and whether this call created it.
+public struct MapResult: Sendable, Hashable {
+    /// The mapped device, every attribute read back from sysfs.
+    public var device: MappedDevice
+    /// `false` when an existing mapping was reused.
+    public var newlyMapped: Bool
+}
+
+extension RBDBus {
+    /// Maps `spec` (or returns its existing mapping), with exactly one write per attempt to
+    /// `<sysfs>/bus/rbd/add_single_major` (`add` where single_major is off).
+    ///
+    /// Validates spec, monitors, credentials and options (against the running kernel's version)
+    /// before anything is written; loads the module (`modprobe rbd single_major=Y`) when the bus
+    /// is missing; then, under the host-wide lock, puts the secret in the process keyring
+    /// (`add_key`), writes, unlinks the key, finds the new id by diffing `devices/`, confirms
+    /// its identity (pool, namespace, image, snapshot, and fsid when ``MapOptions/clusterFSID``
+    /// is set), and creates `<dev>/rbd<id>` (mknod, 0600) when it is missing. Any failure after
+    /// the kernel accepted the request removes the mapping (`<id> force`) before throwing.
+    ///
+    /// The write blocks in the kernel for at most ``MapOptions/mountTimeout`` (plus
+    /// ``MapOptions/lockTimeout`` for exclusive-lock images, when set).
+    ///
+    /// - Parameters:
+    ///   - spec: the image or snapshot.
+    ///   - monitors: the monitors (1…31).
+    ///   - credentials: the cephx user and secret.
+    ///   - options: map options.
+    ///   - policy: what to do when the image is already mapped.
+    /// - Throws: `RBDError`: `.invalidOption`, `.invalidMonitor`, `.invalidCredentials` before
+    ///   any write; `.moduleUnavailable`; `.alreadyMapped` (policy `.fail`); `.keyringUnavailable`
+    ///   (add_key blocked); the kernel's answer (`.notFound`, `.unsupportedFeatures`, `.lockHeld`,
+    ///   `.authenticationFailed`, `.timedOut`, `.permissionDenied`, …); `.identityMismatch` and
+    ///   `.deviceNodeMissing` after a rollback; `.timedOut` when the host lock is not free in time.
+    @discardableResult
+    public func map(
+        _ spec: ImageSpec, monitors: [MonitorAddress], credentials: CephCredentials,
+        options: MapOptions = MapOptions(), policy: MapPolicy = .reuse
+    ) throws(RBDError) -> MapResult {
+        try options.validate(for: kernel)
+        // Build (and so check) every request before touching the kernel.
+        var attempts = try requests(spec, monitors, credentials, options, secretInRequest: credentials.transport == .secretInRequest)
+        try ensureModule()
+        let identity = Identity(spec, clusterFSID: options.clusterFSID?.lowercased())
+        return try locked("map \(spec)") { () throws(RBDError) -> MapResult in
+            let existing = try deviceIDs().filter { matches($0, identity) }
+            if let first = existing.first {
+                switch policy {
+                case .reuse:
+                    if let device = try readDevice(first) { return MapResult(device: device, newlyMapped: false) }
+                case .fail:
+                    throw RBDError(.alreadyMapped, "\(spec) is already mapped at \(deviceNode(first))")
+                case .mapAgain:
+                    break
+                }
+            }
+            var key: Int32?
+            if attempts.first?.usesKeyring == true, let secret = credentials.secret {
+                do throws(RBDError) {
+                    key = try addKey(user: credentials.user, secret: secret)
+                } catch let error where error.errno == .noFunction || error.errno == .operationNotSupportedByDevice {
+                    // A kernel without the ceph key type (or keyrings): the only other transport.
+                    attempts = try requests(spec, monitors, credentials, options, secretInRequest: true)
+                }
+            }
+            // The kernel cloned the key during the write; the keyring entry is not needed after it.
+            defer { if let key { _ = system_keyctl_unlink(key, system_keySpecProcessKeyring) } }
+            var index = 0
+            while true {
+                do throws(RBDError) {
+                    return MapResult(device: try mapOnce(spec, attempts[index], identity, options, credentials), newlyMapped: true)
+                } catch let error where index + 1 < attempts.count && Self.triesNextMonitor(error) {
+                    index += 1
+                }
+            }
+        }
+    }
+
+    /// ``map(_:monitors:credentials:options:policy:)`` bounded by `timeout`: mount_timeout is
+    /// lowered to fit (whole seconds, at least 1) and the host lock is waited for at most
+    /// `timeout`. The kernel bounds the write by mount_timeout, so no thread is needed.
+    /// `lockTimeout` (exclusive-lock acquisition) is left as given: see ``MapOptions``.
+    ///
+    /// - Throws: as the synchronous `map`, and `.interrupted` when the task is already cancelled.
+    @discardableResult
+    public func map(
+        _ spec: ImageSpec, monitors: [MonitorAddress], credentials: CephCredentials,
+        options: MapOptions = MapOptions(), policy: MapPolicy = .reuse, timeout: Duration
+    ) async throws(RBDError) -> MapResult {
+        if Task.isCancelled { throw RBDError(.interrupted, "map \(spec): the task was cancelled") }
+        var options = options
+        var seconds = Int(timeout.components.seconds) + (timeout.components.attoseconds > 0 ? 1 : 0)
+        if options.monitorStrategy == .oneAtATime { seconds /= max(1, monitors.count) }
+        seconds = max(1, seconds)
+        if let current = options.mountTimeout, current != 0 {
+            options.mountTimeout = min(current, seconds)
+        } else {
+            options.mountTimeout = seconds
+        }
+        var bus = self
+        bus.lockTimeout = min(lockTimeout, timeout)
+        return try bus.map(spec, monitors: monitors, credentials: credentials, options: options, policy: policy)
+    }
+
+    // MARK: Internals
+
+    /// One request per attempt: the whole list, or one monitor each from a random start.
+    private func requests(
+        _ spec: ImageSpec, _ monitors: [MonitorAddress], _ credentials: CephCredentials, _ options: MapOptions,
+        secretInRequest: Bool
+    ) throws(RBDError) -> [MapRequest] {
+        var lists = [monitors]
+        if options.monitorStrategy == .oneAtATime, monitors.count > 1 {
+            let start = Int.random(in: 0..<monitors.count)
+            lists = (0..<monitors.count).map { [monitors[(start + $0) % monitors.count]] }
+        }
+        var out: [MapRequest] = []
+        for list in lists {
+            out.append(
+                try MapRequest(
+                    spec: spec, monitors: list, credentials: credentials, options: options, kernel: kernel,
+                    secretInRequest: secretInRequest))
+        }
+        return out
+    }
+
+    /// Whether the one-at-a-time strategy should try the next monitor after `error`.
+    static func triesNextMonitor(_ error: RBDError) -> Bool {
+        guard let errno = error.errno, error.syscall == "write" else { return false }
+        return [.timedOut, .connectionRefused, .noRouteToHost, .networkUnreachable].contains(errno)
+    }
+
+    /// `add_key("ceph", "client.<user>", raw secret, process keyring)`; returns the key serial.
+    private func addKey(user: String, secret: CephSecret) throws(RBDError) -> Int32 {
+        let serial = secret.bytes.withUnsafeBytes {
+            system_add_key("ceph", "client.\(user)", $0, system_keySpecProcessKeyring)
+        }
+        if serial >= 0 { return serial }
+        let cause = SyscallError("add_key", path: FilePath("client.\(user)"), errno: .current)
+        switch cause.errno {
+        case .noFunction, .operationNotSupportedByDevice:
+            throw RBDError(.keyringUnavailable, "the kernel has no keyring for ceph keys", cause: cause)
+        case .notPermitted, .permissionDenied:
+            throw RBDError(
+                .keyringUnavailable,
+                "add_key for client.\(user) was denied (a container's seccomp or AppArmor profile blocks the kernel keyring); allow add_key/keyctl, or opt in to sending the secret in the request (transport .secretInRequest, --secret-in-request), which leaves it readable by root in config_info",
+                cause: cause)
+        case .invalidArgument:
+            throw RBDError(.invalidCredentials, "the kernel rejected the key of client.\(user) (not a valid cephx secret)", cause: cause)
+        default:
+            throw RBDError(.keyringUnavailable, "cannot put the key of client.\(user) in the kernel keyring", cause: cause)
+        }
+    }
+
+    /// One write and everything after it. Called under the host lock.
+    private func mapOnce(
+        _ spec: ImageSpec, _ request: MapRequest, _ identity: Identity, _ options: MapOptions,
+        _ credentials: CephCredentials
+    ) throws(RBDError) -> MappedDevice {
+        let before = Set(try deviceIDs())
+        do {
+            try writeControl("add", Array(request.text.utf8))
+        } catch {
+            if error.syscall != "write" { throw controlOpenError(error, "map \(spec)") }
+            throw RBDError.addFailed(
+                error,
+                .init(
+                    spec: spec, options: options,
+                    monitors: request.text.prefix { $0 != " " }.description, usedKeyring: request.usesKeyring,
+                    user: credentials.user, supportedFeatures: supportedFeatures(),
+                    hasSysAdmin: ProcessIdentity.hasSysAdmin(proc: proc)))
+        }
+        // The kernel accepted the request: from here on a failure must not leak the mapping.
+        let fresh: [Int]
+        do {
+            fresh = try deviceIDs().filter { !before.contains($0) }
+        } catch {
+            throw RBDError(
+                error.code, "\(spec) was mapped but the new device cannot be found: \(error.message); check `krbd list`",
+                errno: error.errno, syscall: error.syscall, path: error.path)
+        }
+        let matching = fresh.filter { matches($0, identity) }
+        let chosen: Int
+        if matching.count == 1 {
+            chosen = matching[0]
+        } else if matching.count > 1 {
+            // Another mapper (not holding our lock) mapped the same image at the same time: the
+            // kernel keeps the request in config_info (root only), which tells ours apart.
+            chosen = matching.first { rawConfigInfo($0) == request.text } ?? matching[0]
+        } else {
+            let ours = fresh.first { rawConfigInfo($0) == request.text }
+                ?? (fresh.count == 1 && rawConfigInfo(fresh[0]) == nil ? fresh[0] : nil)
+            guard let ours else {
+                throw RBDError(
+                    .identityMismatch,
+                    "the kernel accepted the map of \(spec), but none of the \(fresh.count) new device(s) in \(devicesDirectory) is it; nothing was removed, check `krbd list`")
+            }
+            let shown = [attribute(ours, "pool"), attribute(ours, "name")].map { $0 ?? "?" }.joined(separator: "/")
+            throw rollback(
+                ours,
+                RBDError(
+                    .identityMismatch,
+                    "the kernel mapped \(spec) as rbd\(ours) but that device reports \(shown) (snap \(attribute(ours, "current_snap") ?? "?"), fsid \(attribute(ours, "cluster_fsid") ?? "?"))"
+                ))
+        }
+        do throws(RBDError) {
+            guard let device = try readDevice(chosen) else {
+                throw RBDError(.identityMismatch, "rbd\(chosen) (\(spec)) vanished right after it was mapped")
+            }
+            if checksDeviceNode { try ensureNode(device) }
+            return device
+        } catch {
+            throw rollback(chosen, error)
+        }
+    }
+
+    /// Removes `id` (force) after a failure and says so in the error.
+    private func rollback(_ id: Int, _ error: RBDError) -> RBDError {
+        var error = error
+        do {
+            try writeControl("remove", Array("\(id) force".utf8))
+            error.message += "; the mapping rbd\(id) was removed again"
+        } catch let failure {
+            error.message += "; removing rbd\(id) failed too (\(failure)): it is still mapped, unmap it with `krbd unmap --force \(id)`"
+        }
+        return error
+    }
+
+    /// config_info exactly as the kernel shows it (root only); never leaves this file.
+    private func rawConfigInfo(_ id: Int) -> String? { attribute(id, "config_info") }
+
+    /// `<dev>/rbd<id>` exists (mknod 0600 if not) and is block device major:minor.
+    func ensureNode(_ device: MappedDevice) throws(RBDError) {
+        let node = deviceNode(device.id)
+        let expected = system_makedev(device.major, device.minor)
+        var status: stat?
+        do {
+            status = try Files.status(node)
+            if status == nil {
+                // No devtmpfs here (a container's private /dev): make the node ourselves.
+                if system_mknodat(AT_FDCWD, node.string, S_IFBLK | 0o600, expected) != 0 {
+                    let cause = SyscallError("mknod", path: node, errno: .current)
+                    if cause.errno != .fileExists {
+                        throw RBDError(.deviceNodeMissing, "\(node) for \(device.spec) is missing and cannot be created", cause: cause)
+                    }
+                }
+                status = try Files.status(node)
+            }
+        } catch let error as SyscallError {
+            throw RBDError(.deviceNodeMissing, "cannot check \(node) for \(device.spec)", cause: error)
+        } catch let error as RBDError {
+            throw error
+        } catch {
+            throw RBDError(.deviceNodeMissing, "cannot check \(node): \(error)")
+        }
+        guard let status else {
+            throw RBDError(.deviceNodeMissing, "\(node) for \(device.spec) is missing")
+        }
+        guard status.st_mode & S_IFMT == S_IFBLK, status.st_rdev == expected else {
+            let actual = status.st_mode & S_IFMT == S_IFBLK
+                ? "block device \(system_major(status.st_rdev)):\(system_minor(status.st_rdev))" : "not a block device"
+            throw RBDError(
+                .deviceNodeMissing,
+                "\(node) is \(actual), not rbd\(device.id) (\(device.major):\(device.minor)); /dev is probably not the host's devtmpfs")
+        }
+    }
+
+    /// One write of `bytes` to `<bus>/<verb>_single_major`, or to `<bus>/<verb>` when the
+    /// single-major file does not exist (module loaded with single_major=N).
+    func writeControl(_ verb: String, _ bytes: [UInt8]) throws(SyscallError) {
+        do {
+            try Files.writeControl(bus.appending("\(verb)_single_major"), bytes)
+        } catch where error.syscall == "open" && error.errno == .noSuchFileOrDirectory {
+            try Files.writeControl(bus.appending(verb), bytes)
+        }
+    }
+
+    /// The error for a control file that could not be opened (not the kernel's answer).
+    func controlOpenError(_ cause: SyscallError, _ what: String) -> RBDError {
+        switch cause.errno {
+        case .noSuchFileOrDirectory:
+            return RBDError(.moduleUnavailable, "\(what): \(bus) has no control files; is the rbd module loaded?", cause: cause)
+        case .permissionDenied, .notPermitted:
+            return RBDError(.permissionDenied, "\(what): writing to \(bus) needs root (CAP_SYS_ADMIN)", cause: cause)
+        default:
+            return RBDError(.systemError, "\(what): cannot open the rbd bus control file", cause: cause)
+        }
+    }
+
+    /// `<bus>/supported_features` (4.11+), if readable.
+    func supportedFeatures() -> RBDFeatures? {
+        (try? Files.readAttribute(bus.appending("supported_features"))).flatMap { RBDFeatures(sysfs: $0) }
+    }
+}

@@ -1,0 +1,160 @@
+// unmap: re-check the id's identity right before writing (ids are reused, lowest free first),
+// one write of `<id>` or `<id> force`; "not mapped" is success; EBUSY is retried briefly
+// (udev's blkid probe right after a map) and then reported with the device's holders.
+import LinuxSystem
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
+/// What an unmap did.
+public enum UnmapOutcome: String, Sendable, Hashable, Codable {
+    /// The device was removed.
+    case removed
+    /// Nothing to do: the id is free, or now maps another image (which was left alone).
+    case notMapped
+}
+
+extension RBDBus {
+    /// Removes `device` from the host, if the id still maps the same image.
+    ///
+    /// Under the host lock, re-reads the identity of `<sysfs>/bus/rbd/devices/<id>` (pool,
+    /// namespace, image, snapshot, image id, fsid): if the id is free or now maps something
+    /// else, nothing is written and the result is `.notMapped`. Otherwise writes `<id>` (or
+    /// `<id> force`) once to `remove_single_major` (`remove` where single_major is off); the
+    /// kernel's ENOENT means not mapped; EBUSY is retried for ``busyRetryWindow``.
+    ///
+    /// - Parameter force: `force`: remove even while the device is open (I/O then fails).
+    /// - Throws: `RBDError` `.busy` (naming holders, mounts and processes), `.permissionDenied`,
+    ///   `.moduleUnavailable`, `.timedOut` (host lock), `.systemError`.
+    @discardableResult
+    public func unmap(_ device: MappedDevice, force: Bool = false) throws(RBDError) -> UnmapOutcome {
+        try locked("unmap \(device)") { () throws(RBDError) -> UnmapOutcome in
+            guard matches(device.id, Identity(device)) else { return .notMapped }
+            return try remove(device.id, force: force, label: "\(device)")
+        }
+    }
+
+    /// Removes every mapping of `spec`; returns the devices removed (empty when none was mapped).
+    ///
+    /// - Throws: as ``unmap(_:force:)-(MappedDevice,_)``, at the first device that cannot be removed.
+    @discardableResult
+    public func unmap(_ spec: ImageSpec, force: Bool = false) throws(RBDError) -> [MappedDevice] {
+        try locked("unmap \(spec)") { () throws(RBDError) -> [MappedDevice] in
+            var removed: [MappedDevice] = []
+            for device in try devices(for: spec) where matches(device.id, Identity(device)) {
+                if try remove(device.id, force: force, label: "\(device)") == .removed { removed.append(device) }
+            }
+            return removed
+        }
+    }
+
+    /// One remove write, EBUSY retried within the window. Called under the host lock.
+    private func remove(_ id: Int, force: Bool, label: String) throws(RBDError) -> UnmapOutcome {
+        let command = Array((force ? "\(id) force" : "\(id)").utf8)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: busyRetryWindow)
+        var pause = 50_000  // microseconds
+        while true {
+            do {
+                try writeControl("remove", command)
+                return .removed
+            } catch {
+                if error.syscall != "write" { throw controlOpenError(error, "unmap \(label)") }
+                switch error.errno {
+                case .noSuchFileOrDirectory:
+                    return .notMapped
+                case .resourceBusy where clock.now < deadline:
+                    usleep(useconds_t(pause))
+                    pause = min(pause * 2, 200_000)
+                    continue
+                case .resourceBusy:
+                    let holders = holders(of: id)
+                    let detail = holders.isEmpty ? "nothing visible holds it (another mount namespace?)" : holders.joined(separator: "; ")
+                    throw RBDError(
+                        .busy, "\(label) is busy: \(detail); unmount or close it, or unmap with force (I/O in flight then fails)",
+                        cause: error)
+                case .notPermitted:
+                    throw RBDError(.permissionDenied, "unmap \(label) needs CAP_SYS_ADMIN in the initial user namespace", cause: error)
+                case .nowInProgress:
+                    throw RBDError(.busy, "another remove of \(label) is in progress", cause: error)
+                default:
+                    throw RBDError(.systemError, "the kernel refused to unmap \(label)", cause: error)
+                }
+            }
+        }
+    }
+
+    /// What holds `rbd<id>`: stacked devices, mounts (of it or its partitions), processes.
+    func holders(of id: Int) -> [String] {
+        var out: [String] = []
+        let names = (try? Files.list(sysfs.appending("block/rbd\(id)/holders"))) ?? []
+        if !names.isEmpty { out.append("held by " + names.sorted().joined(separator: ", ")) }
+        if let major = attribute(id, "major").flatMap({ UInt32($0) }), let minor = attribute(id, "minor").flatMap({ UInt32($0) }),
+            let mountinfo = try? Files.readText(proc.appending("self/mountinfo"))
+        {
+            let points = Self.mountPoints(in: mountinfo, major: major, minors: minor...(minor + 15))
+            if !points.isEmpty { out.append("mounted at " + points.joined(separator: ", ")) }
+        }
+        let pids = openers(of: deviceNode(id))
+        if !pids.isEmpty { out.append("open by pid " + pids.map(String.init).joined(separator: ", ")) }
+        return out
+    }
+
+    /// Mount points (field 5) of mountinfo lines whose `major:minor` (field 3) is one of `minors`.
+    static func mountPoints(in mountinfo: String, major: UInt32, minors: ClosedRange<UInt32>) -> [String] {
+        var points: [String] = []
+        for line in mountinfo.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 5)
+            guard fields.count >= 5 else { continue }
+            let numbers = fields[2].split(separator: ":")
+            guard numbers.count == 2, UInt32(numbers[0]) == major, let minor = UInt32(numbers[1]), minors.contains(minor)
+            else { continue }
+            points.append(unescapeMountinfo(fields[4]))
+        }
+        return points
+    }
+
+    /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+    static func unescapeMountinfo(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        let utf8 = Array(text.utf8)
+        var index = 0
+        while index < utf8.count {
+            if utf8[index] == UInt8(ascii: "\\"), index + 4 <= utf8.count,
+                let value = UInt8(String(decoding: utf8[(index + 1)..<(index + 4)], as: UTF8.self), radix: 8)
+            {
+                bytes.append(value)
+                index += 4
+            } else {
+                bytes.append(utf8[index])
+                index += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// PIDs with an fd on `node` (scans `<proc>/<pid>/fd`; skips what it cannot read).
+    func openers(of node: FilePath) -> [Int] {
+        var pids: [Int] = []
+        let target = Array(node.string.utf8)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for entry in (try? Files.list(proc)) ?? [] {
+            guard let pid = Int(entry) else { continue }
+            let fdDirectory = proc.appending("\(entry)/fd")
+            for fd in (try? Files.list(fdDirectory)) ?? [] {
+                let link = fdDirectory.appending(fd).string
+                let n = buffer.withUnsafeMutableBytes { system_readlinkat(AT_FDCWD, link, $0) }
+                if n > 0, Array(buffer[0..<n]) == target {
+                    pids.append(pid)
+                    break
+                }
+            }
+            if pids.count >= 32 { break }
+        }
+        return pids.sorted()
+    }
+}

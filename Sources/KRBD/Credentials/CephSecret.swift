@@ -1,0 +1,35 @@
+// A cephx secret that never shows itself: not in description, debugDescription, dump(), Mirror,
+// logs or errors, and not Codable (nothing can persist it by accident).
+
+import LinuxSystem
+
+/// A cephx key (the decoded bytes of the base64 text in a keyring).
+///
+/// Printing, reflecting or dumping it shows `<redacted>`. It is deliberately not `Codable`.
+public struct CephSecret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
+    /// The raw key bytes, as `add_key("ceph", …)` wants them.
+    let bytes: [UInt8]
+
+    /// A secret from its base64 text (`AQ…==`), surrounding whitespace ignored.
+    ///
+    /// - Throws: `RBDError` `.invalidCredentials` when the text is not valid base64 or is empty.
+    public init(base64 text: String) throws(RBDError) {
+        let trimmed = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        guard !trimmed.isEmpty, let bytes = Base64.decode(trimmed), !bytes.isEmpty else {
+            throw RBDError(.invalidCredentials, "the secret is not valid base64 (expected a cephx key like AQ…==)")
+        }
+        self.bytes = bytes
+    }
+
+    /// A secret from its raw bytes.
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// The base64 text, for the `secret=` opt-in only.
+    var base64: String { Base64.encode(bytes) }
+
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "CephSecret(<redacted>)" }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+}

@@ -1,1 +1,0 @@
-// Placeholder: the KRBD module is being written.

@@ -1,0 +1,31 @@
+import ArgumentParser
+import KRBD
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check this host for krbd: kernel, rbd module, single_major, features, keyring, capabilities, /dev, modprobe.",
+        discussion: "Exits 1 when a check fails.")
+
+    @Flag(help: "Print the checks as JSON.")
+    var json = false
+
+    @OptionGroup var roots: RootOptions
+
+    func run() throws {
+        let checks = roots.bus.doctor()
+        if json {
+            print(try jsonText(checks))
+        } else {
+            let width = checks.map(\.name.count).max() ?? 0
+            for check in checks {
+                print("\(check.verdict.rawValue.uppercased().padding(4))  \(check.name.padding(width))  \(check.detail)")
+            }
+        }
+        if checks.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+}

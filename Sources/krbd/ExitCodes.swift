@@ -1,0 +1,71 @@
+// Stable exit codes, one per RBDError code. Never renumber; add new codes at the end of a band.
+//
+//   0  success                      30 notFound
+//   1  any other error              31 unsupportedFeatures
+//  10  invalidSpec                  32 lockHeld
+//  11  invalidOption                33 authenticationFailed
+//  12  invalidMonitor               34 blocklistDenied
+//  13  invalidCredentials           35 clientBlocklisted
+//  14  invalidConfiguration         36 timedOut
+//  20  moduleUnavailable            37 interrupted
+//  21  permissionDenied             40 busy
+//  22  keyringUnavailable           41 alreadyMapped
+//  64  usage error (argument parser) 42 identityMismatch
+//                                   43 deviceNodeMissing
+import ArgumentParser
+import KRBD
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
+enum ExitCodes {
+    static let codes: [(RBDError.Code, Int32)] = [
+        (.invalidSpec, 10), (.invalidOption, 11), (.invalidMonitor, 12), (.invalidCredentials, 13),
+        (.invalidConfiguration, 14), (.moduleUnavailable, 20), (.permissionDenied, 21), (.keyringUnavailable, 22),
+        (.notFound, 30), (.unsupportedFeatures, 31), (.lockHeld, 32), (.authenticationFailed, 33),
+        (.blocklistDenied, 34), (.clientBlocklisted, 35), (.timedOut, 36), (.interrupted, 37),
+        (.busy, 40), (.alreadyMapped, 41), (.identityMismatch, 42), (.deviceNodeMissing, 43),
+    ]
+
+    /// The exit code for an error code (1 for codes without their own).
+    static func code(for code: RBDError.Code) -> Int32 {
+        codes.first { $0.0 == code }?.1 ?? 1
+    }
+
+    /// The table for `--help`.
+    static var table: String {
+        (["  0  success", "  1  other errors", " 64  usage errors"] + codes.map { "\(String($0.1).leftPadded(3))  \($0.0)" })
+            .joined(separator: "\n")
+    }
+
+    /// Prints `krbd: <message>` on stderr and returns the exit code to throw.
+    static func report(_ error: RBDError) -> ExitCode {
+        var line = "krbd: \(error.message)"
+        if let errno = error.errno { line += " (\(error.syscall ?? "call"): \(errno))" }
+        printError(line)
+        return ExitCode(code(for: error.code))
+    }
+}
+
+/// One line on stderr.
+func printError(_ line: String) {
+    let text = line.replacingNewlines + "\n"
+    _ = text.utf8CString.withUnsafeBufferPointer { fputs($0.baseAddress!, stderr) }
+}
+
+/// Runs `body`, turning an `RBDError` into the one-line report and its exit code.
+func reportingErrors<R>(_ body: () throws -> R) throws -> R {
+    do {
+        return try body()
+    } catch let error as RBDError {
+        throw ExitCodes.report(error)
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+    var replacingNewlines: String { String(map { $0.isNewline ? " " : $0 }) }
+}
