@@ -1,0 +1,105 @@
+import KRBD
+import Logging
+import SystemPackage
+
+/// The rbd plugin: `BlockVolumePlugin` over the kernel's rbd bus, registered as
+/// `kubernetes.io/rbd`.
+public typealias RBDPlugin = BlockVolumePlugin<RBDDeviceProvider>
+
+extension BlockVolumePlugin where Provider == RBDDeviceProvider {
+    /// The rbd plugin on `bus` (the real `/sys` and `/dev` by default).
+    public convenience init(bus: RBDBus = RBDBus(), logger: Logger = Logger(label: "krbd.rbd"), lockTimeout: Duration = .seconds(120)) {
+        self.init(name: "kubernetes.io/rbd", provider: RBDDeviceProvider(bus: bus, logger: logger), lockTimeout: lockTimeout)
+    }
+}
+
+/// Maps, finds and unmaps rbd images for `BlockVolumePlugin` through `KRBD.RBDBus`.
+public struct RBDDeviceProvider: BlockDeviceProvider {
+    /// The rbd bus.
+    public var bus: RBDBus
+    /// Where fencing warnings go.
+    public var logger: Logger
+
+    /// Creates a provider on `bus`.
+    public init(bus: RBDBus = RBDBus(), logger: Logger = Logger(label: "krbd.rbd")) {
+        self.bus = bus
+        self.logger = logger
+    }
+
+    /// `<pool>[-ns-<ns>]-image-<image>[@<snap>]`, reversible (see `VolumeDirectoryName`).
+    public func volumeKey(_ source: RBDVolumeSource) -> String {
+        let spec = source.image
+        return VolumeDirectoryName.encode(
+            pool: spec.pool, namespace: spec.namespace, image: spec.image, snapshot: spec.snapshot)
+    }
+
+    /// The existing mapping of the image (identity-exact: pool, namespace, image, snapshot, and
+    /// the cluster fsid when the options name it).
+    public func existingDevice(_ source: RBDVolumeSource, readOnly: Bool) throws -> AttachedDevice<MappedDevice>? {
+        let fsid = source.options.clusterFSID?.lowercased()
+        let found = try bus.devices(for: source.image).first { fsid == nil || $0.clusterFSID?.lowercased() == fsid }
+        return found.map { attached($0, newly: false) }
+    }
+
+    /// Maps the image: read-only at device level for read-only volumes; read-write maps are
+    /// fenced with the kernel's exclusive lock as `source.fencing` says.
+    public func attach(_ source: RBDVolumeSource, readOnly: Bool) throws -> AttachedDevice<MappedDevice> {
+        var options = source.options
+        options.readOnly = options.readOnly || readOnly || source.image.snapshot != nil
+        let fence = !options.readOnly && source.fencing != .none
+        if fence { options.exclusive = true }
+        let first: MapResult
+        do {
+            first = try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options)
+        } catch {
+            guard fence, source.fencing == .exclusiveLock, error.code == .invalidOption, error.errno != nil else {
+                throw error
+            }
+            return try mapUnfenced(source, options, after: error)
+        }
+        return attached(first.device, newly: first.newlyMapped)
+    }
+
+    /// The kernel refuses `exclusive` (EINVAL) on images without the exclusive-lock feature;
+    /// such an image cannot be fenced by the kernel. Map it unfenced, loudly.
+    private func mapUnfenced(_ source: RBDVolumeSource, _ options: MapOptions, after error: RBDError) throws
+        -> AttachedDevice<MappedDevice>
+    {
+        var options = options
+        options.exclusive = false
+        let result = try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options)
+        if result.device.features?.contains(.exclusiveLock) == true {
+            // EINVAL had another cause after all: do not keep an unfenced mapping.
+            _ = try? bus.unmap(result.device)
+            throw error
+        }
+        logger.warning(
+            "image has no exclusive-lock feature: mapped without fencing; another node could write it too",
+            metadata: ["image": "\(source.image)", "device": "\(result.device.devicePath)"])
+        return attached(result.device, newly: result.newlyMapped)
+    }
+
+    /// Whether device `identity.id` still holds exactly the recorded image.
+    public func isAttached(_ identity: MappedDevice) throws -> Bool {
+        guard let now = try bus.device(id: identity.id) else { return false }
+        return Self.sameImage(now, identity)
+    }
+
+    /// Unmaps the recorded device (the bus re-checks its identity first; a device that is gone,
+    /// or whose id now holds another image, is left alone and counts as success).
+    public func detach(_ identity: MappedDevice) throws {
+        _ = try bus.unmap(identity)
+    }
+
+    static func sameImage(_ a: MappedDevice, _ b: MappedDevice) -> Bool {
+        a.pool == b.pool && (a.namespace ?? "") == (b.namespace ?? "") && a.image == b.image && a.snapshot == b.snapshot
+            && (a.clusterFSID == nil || b.clusterFSID == nil || a.clusterFSID == b.clusterFSID)
+            && (a.imageID == nil || b.imageID == nil || a.imageID == b.imageID)
+    }
+
+    private func attached(_ device: MappedDevice, newly: Bool) -> AttachedDevice<MappedDevice> {
+        var identity = device
+        identity.configInfo = nil  // the journal keeps identity only
+        return AttachedDevice(path: device.path, major: device.major, minor: device.minor, identity: identity, newlyAttached: newly)
+    }
+}
