@@ -113,11 +113,8 @@ else
 fi
 export HOME=/root
 export PATH=/usr/local/sbin:/usr/sbin:/sbin:$HOST_PATH:/usr/local/bin:/usr/bin:/bin
-# Swift executables find their runtime through RUNPATH or the toolchain
-# folder; keep the toolchain's runtime reachable as a fallback.
-for d in /opt/swift/usr/lib/swift/linux; do
-  [ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
-done
+# Swift executables built on the host carry RUNPATH /opt/swift/usr/lib/swift/linux,
+# which the read-only 9p root shows at the same path: no LD_LIBRARY_PATH needed.
 
 cd "$HOST_CWD" 2>/dev/null || { say "warning: cannot cd to $HOST_CWD, staying in /"; cd /; }
 
