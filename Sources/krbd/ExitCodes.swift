@@ -12,8 +12,14 @@
 //  22  keyringUnavailable           41 alreadyMapped
 //  64  usage error (argument parser) 42 identityMismatch
 //                                   43 deviceNodeMissing
+//  50-57 volume lifecycle (invalidArgument, notAttached, inUse, lockTimeout, journal, noPlugin,
+//        pluginInitFailed, io); 70-79 mount layer (partitioned, unknownData, readOnlyBlank,
+//        formatFailed, mountFailed, busy, bindVerificationFailed, corruptedMount, probeFailed,
+//        ownershipFailed). A lifecycle error caused by a map keeps the map's code.
 import ArgumentParser
+import BlockMount
 import KRBD
+import RBDVolume
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -37,8 +43,39 @@ enum ExitCodes {
 
     /// The table for `--help`.
     static var table: String {
-        (["  0  success", "  1  other errors", " 64  usage errors"] + codes.map { "\(String($0.1).leftPadded(3))  \($0.0)" })
+        (["  0  success", "  1  other errors", " 64  usage errors"] + codes.map { "\(String($0.1).leftPadded(3))  \($0.0)" }
+            + volumeCodes.map { "\(String($0.1).leftPadded(3))  \($0.0)" } + mountCodes.map { "\(String($0.1).leftPadded(3))  \($0.0)" })
             .joined(separator: "\n")
+    }
+
+    /// Volume lifecycle errors (50-59); a map or mount failure inside keeps its own code.
+    static let volumeCodes: [(VolumeError.Code, Int32)] = [
+        (.invalidArgument, 50), (.notAttached, 51), (.inUse, 52), (.lockTimeout, 53), (.journal, 54),
+        (.noPlugin, 55), (.pluginInitFailed, 56), (.io, 57),
+    ]
+
+    /// Mount layer errors (70-79; 64 is the argument parser's usage error).
+    static let mountCodes: [(MountError.Code, Int32)] = [
+        (.partitioned, 70), (.unknownData, 71), (.readOnlyBlank, 72), (.formatFailed, 73), (.mountFailed, 74),
+        (.busy, 75), (.bindVerificationFailed, 76), (.corruptedMount, 77), (.probeFailed, 78), (.ownershipFailed, 79),
+    ]
+
+    static func report(_ error: VolumeError) -> ExitCode {
+        if let rbd = error.underlying as? RBDError {
+            printError("krbd: \(error.message)")
+            return ExitCode(code(for: rbd.code))
+        }
+        if let mount = error.underlying as? MountError {
+            printError("krbd: \(error.message)")
+            return ExitCode(mountCodes.first { $0.0 == mount.code }?.1 ?? 1)
+        }
+        printError("krbd: \(error.message)")
+        return ExitCode(volumeCodes.first { $0.0 == error.code }?.1 ?? 1)
+    }
+
+    static func report(_ error: MountError) -> ExitCode {
+        printError("krbd: \(error.message)")
+        return ExitCode(mountCodes.first { $0.0 == error.code }?.1 ?? 1)
     }
 
     /// Prints `krbd: <message>` on stderr and returns the exit code to throw.
@@ -61,6 +98,10 @@ func reportingErrors<R>(_ body: () throws -> R) throws -> R {
     do {
         return try body()
     } catch let error as RBDError {
+        throw ExitCodes.report(error)
+    } catch let error as VolumeError {
+        throw ExitCodes.report(error)
+    } catch let error as MountError {
         throw ExitCodes.report(error)
     }
 }

@@ -6,7 +6,7 @@ import ArgumentParser
 struct Krbd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "krbd",
-        abstract: "Map Ceph RBD images with the kernel's rbd driver, without the rbd CLI.",
+        abstract: "Map Ceph RBD images with the kernel's rbd driver and mount them for workloads, without the rbd CLI.",
         discussion: """
             Errors are one line on stderr, `krbd: <message>`, and a stable exit code:
             \(ExitCodes.table)
@@ -16,6 +16,11 @@ struct Krbd: AsyncParsableCommand {
             UnmapCommand.self,
             ListCommand.self,
             DoctorCommand.self,
+            AttachCommand.self,
+            SetUpCommand.self,
+            TearDownCommand.self,
+            DetachCommand.self,
+            StatusCommand.self,
         ]
     )
 }
