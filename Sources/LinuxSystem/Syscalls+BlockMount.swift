@@ -12,34 +12,6 @@ import SystemPackage
 @preconcurrency import Musl
 #endif
 
-/// Asks the mocking driver of the current task about a call; `nil` means "run the real call".
-/// `path` is built only when a driver is installed (the ownership walk calls this per entry).
-@inline(__always)
-private func mockedCall(
-    _ name: String, path: @autoclosure () -> String? = nil, fd: CInt? = nil,
-    _ arguments: @autoclosure () -> [String] = []
-) -> Int? {
-    #if ENABLE_MOCKING
-    guard let driver = MockingDriver.current else { return nil }
-    switch driver.intercept(name, path: path(), fd: fd, arguments: arguments()) {
-    case .passthrough: return nil
-    case .fail(let error):
-        errno = error.rawValue
-        return -1
-    case .succeed(let value): return value
-    }
-    #else
-    return nil
-    #endif
-}
-
-@inline(__always)
-private func rememberOpen(_ fd: CInt, _ path: @autoclosure () -> String) {
-    #if ENABLE_MOCKING
-    if fd >= 0, let driver = MockingDriver.current { driver.opened(fd, path: path()) }
-    #endif
-}
-
 // MARK: Reads and file-system facts
 
 /// pread(2).

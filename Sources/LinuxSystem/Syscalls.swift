@@ -15,17 +15,17 @@ import SystemPackage
 /// The calling thread's `errno`.
 package func system_errno() -> CInt { errno }
 
-/// Asks the mocking driver of the current task about a call; `nil` means "run the real call".
+/// Asks the mocking driver of the current task about a call named `name`; `nil` means "run the
+/// real call". `path` and `arguments` are built only when a driver is installed (the ownership
+/// walk calls this per directory entry). Shared by every `Syscalls*.swift` file.
 @inline(__always)
-private func mocked(
-    _ function: String, path: String? = nil, fd: CInt? = nil, _ arguments: @autoclosure () -> [String] = []
+func mockedCall(
+    _ name: String, path: @autoclosure () -> String? = nil, fd: CInt? = nil,
+    _ arguments: @autoclosure () -> [String] = []
 ) -> Int? {
     #if ENABLE_MOCKING
     guard let driver = MockingDriver.current else { return nil }
-    var name = Substring(function)
-    if name.hasPrefix("system_") { name = name.dropFirst(7) }
-    if let paren = name.firstIndex(of: "(") { name = name[..<paren] }
-    switch driver.intercept(String(name), path: path, fd: fd, arguments: arguments()) {
+    switch driver.intercept(name, path: path(), fd: fd, arguments: arguments()) {
     case .passthrough: return nil
     case .fail(let error):
         errno = error.rawValue
@@ -37,10 +37,28 @@ private func mocked(
     #endif
 }
 
+/// `mockedCall` named after the calling wrapper (`system_write(_:_:)` → `write`).
 @inline(__always)
-private func recordOpen(_ fd: CInt, _ path: String) {
+private func mocked(
+    _ function: String, path: @autoclosure () -> String? = nil, fd: CInt? = nil,
+    _ arguments: @autoclosure () -> [String] = []
+) -> Int? {
     #if ENABLE_MOCKING
-    if fd >= 0, let driver = MockingDriver.current { driver.opened(fd, path: path) }
+    guard MockingDriver.current != nil else { return nil }
+    var name = Substring(function)
+    if name.hasPrefix("system_") { name = name.dropFirst(7) }
+    if let paren = name.firstIndex(of: "(") { name = name[..<paren] }
+    return mockedCall(String(name), path: path(), fd: fd, arguments())
+    #else
+    return nil
+    #endif
+}
+
+/// Tells the mocking driver which path an fd was opened with.
+@inline(__always)
+func rememberOpen(_ fd: CInt, _ path: @autoclosure () -> String) {
+    #if ENABLE_MOCKING
+    if fd >= 0, let driver = MockingDriver.current { driver.opened(fd, path: path()) }
     #endif
 }
 
@@ -61,7 +79,7 @@ package func system_openat(_ dirfd: CInt, _ path: String, _ flags: CInt, _ mode:
         return CInt(r)
     }
     let fd = csupport_openat(dirfd, path, flags, UInt32(mode))
-    recordOpen(fd, path)
+    rememberOpen(fd, path)
     return fd
 }
 
