@@ -72,6 +72,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Benchmarks: ours vs the raw syscalls vs the CLI path, printed as ratios (scripts/bench).
+        .executableTarget(
+            name: "krbd-bench",
+            dependencies: [
+                "KRBD", "BlockMount", "RBDVolume", "LinuxSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/krbd-bench"
+        ),
         .testTarget(
             name: "SwiftKRBDTests",
             dependencies: [
