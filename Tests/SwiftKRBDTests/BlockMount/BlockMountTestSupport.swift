@@ -1,35 +1,6 @@
-// Helpers for the BlockMount tests: run a tool, make sparse image files, attach loop devices.
+// Helpers for the BlockMount tests: make sparse image files, attach loop devices.
 import Foundation
 import SystemPackage
-
-struct ToolFailure: Error, CustomStringConvertible {
-    var command: String
-    var status: Int32
-    var output: String
-    var description: String { "`\(command)` exited \(status): \(output)" }
-}
-
-/// Runs `command` with /bin/sh; throws when it exits non-zero. Returns stdout+stderr.
-@discardableResult
-func sh(_ command: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    var environment = ProcessInfo.processInfo.environment
-    environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    process.environment = environment
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
-    if process.terminationStatus != 0 {
-        throw ToolFailure(command: command, status: process.terminationStatus, output: output)
-    }
-    return output
-}
 
 /// Creates (or extends) a sparse file of `mebibytes` MiB.
 @discardableResult

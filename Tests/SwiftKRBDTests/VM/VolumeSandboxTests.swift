@@ -149,18 +149,7 @@ import Testing
         let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("krbd").path
         let common = ["--root", node.path.string, "-m", env["KRBD_TEST_MON"] ?? "127.0.0.1:6789",
                       "--keyring", env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring"]
-        func krbd(_ args: [String]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: cli)
-            process.arguments = args
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
+        func krbd(_ args: [String]) throws -> (Int32, String) { try runTool(cli, args) }
         defer { _ = try? krbd(["detach", "rbd/vol3"] + common) }
         let attach = try krbd(["attach", "rbd/vol3"] + common)
         #expect(attach.0 == 0 && attach.1.contains("attached (formatted ext4)"), "\(attach.1)")
