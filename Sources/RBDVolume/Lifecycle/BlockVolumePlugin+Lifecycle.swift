@@ -12,6 +12,7 @@ extension BlockVolumePlugin {
     /// - Throws: `VolumeError` `.device` (map failed; `underlying` is the provider's error),
     ///   `.mount` (probe/mkfs/mount failed; `underlying` is a `MountError`), `.journal`,
     ///   `.lockTimeout`, `.io`.
+    @discardableResult
     public func attach(_ spec: VolumeSpec) throws(VolumeError) -> AttachResult {
         let source = try source(of: spec)
         let key = provider.volumeKey(source)
@@ -82,6 +83,7 @@ extension BlockVolumePlugin {
     /// root does not match yet). Idempotent.
     /// - Throws: `VolumeError` `.notAttached` ("no device is mounted at …"), `.mount`,
     ///   `.invalidArgument`, `.lockTimeout`, `.io`.
+    @discardableResult
     public func setUp(
         _ spec: VolumeSpec, podUID: String, fsGroup: UInt32? = nil, readOnly: Bool = false
     ) throws(VolumeError) -> SetUpResult {
