@@ -82,6 +82,10 @@ public struct Formatter: Sendable {
     public func format(
         device: FilePath, fsType: String, options: [String] = [], readOnly: Bool = false
     ) throws(MountError) -> Result {
+        // The type becomes a program name (mkfs.<type>): letters and digits only.
+        guard !fsType.isEmpty, fsType.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) }) else {
+            throw MountError(.invalidOptions, "\"\(fsType)\" is not a filesystem type (ext4, xfs, …)", path: device)
+        }
         let clock = ContinuousClock()
         let queued = clock.now
         try FormatQueue.shared.acquire(timeout: queueTimeout, device: device)

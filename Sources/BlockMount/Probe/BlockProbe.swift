@@ -14,7 +14,7 @@ public enum ProbeResult: Sendable, Hashable, CustomStringConvertible {
     case filesystem(type: String, uuid: String?, label: String?)
     /// A partition table (`PTTYPE`: `gpt`, `dos`, …). Never formatted, never mounted.
     case partitionTable(type: String)
-    /// Positive evidence of blank: no signature, and the first and last MiB read back fine.
+    /// Positive evidence of blank: no signature, and the first and last MiB read back as zeros.
     case blank
     /// A signature that is not a mountable filesystem (`crypto_LUKS`, `LVM2_member`, swap, …),
     /// or several conflicting ones (`type` is then `nil`). Never formatted.
@@ -87,8 +87,10 @@ public struct BlockProbe: Sendable {
                 result = .unknownData(type: nil)
             }
         case 1:
-            try confirmReadable(fd, size: size, device: device)
-            result = .blank
+            // No signature is not proof of blankness: data libblkid does not know (a filesystem
+            // with a zeroed superblock, a database, a damaged LUKS header) must never be formatted.
+            // A fresh image reads as zeros; anything else is unknown data.
+            result = try readsAsZeros(fd, size: size, device: device) ? .blank : .unknownData(type: nil)
         case -2:
             // Ambivalent: several signatures that contradict each other. Never blank.
             result = .unknownData(type: nil)
@@ -124,8 +126,9 @@ public struct BlockProbe: Sendable {
         }
     }
 
-    /// Reads the first and the last MiB; any error (or a short read) aborts.
-    private static func confirmReadable(_ fd: CInt, size: UInt64, device: FilePath) throws(MountError) {
+    /// Reads the first and the last MiB and tells whether every byte is zero; any error (or a
+    /// short read) aborts.
+    private static func readsAsZeros(_ fd: CInt, size: UInt64, device: FilePath) throws(MountError) -> Bool {
         let mib: UInt64 = 1 << 20
         var ranges: [(offset: UInt64, count: UInt64)] = [(0, min(mib, size))]
         if size > mib { ranges.append((size - min(mib, size - mib), min(mib, size - mib))) }
@@ -145,9 +148,14 @@ public struct BlockProbe: Sendable {
                             + "\(range.offset + done) failed; it was not treated as blank. Check dmesg",
                         path: device, cause: SyscallError("pread", path: device, errno: errno))
                 }
+                let zeros = buffer.withUnsafeBytes { raw in
+                    raw[0..<n].withMemoryRebound(to: UInt8.self) { bytes in bytes.allSatisfy { $0 == 0 } }
+                }
+                if !zeros { return false }
                 done += UInt64(n)
             }
         }
+        return true
     }
 }
 

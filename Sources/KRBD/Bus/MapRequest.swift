@@ -9,6 +9,11 @@ struct MapRequest: Sendable, CustomStringConvertible, CustomDebugStringConvertib
     /// Whether the key goes through the kernel keyring (`key=client.<user>`).
     let usesKeyring: Bool
 
+    /// The monitor addresses exactly as written (the request's first token, split on commas).
+    var monitorTokens: [Substring] {
+        text.prefix { $0 != " " }.split(separator: ",")
+    }
+
     /// The kernel's limit for one sysfs write is a page; the request must be shorter.
     static let maximumLength = 4095
 

@@ -62,14 +62,20 @@ extension RBDBus {
     ) throws(RBDError) -> MapResult {
         try options.validate(for: kernel)
         // Build (and so check) every request before touching the kernel.
-        var attempts = try requests(spec, monitors, credentials, options, secretInRequest: credentials.transport == .secretInRequest)
+        let attempts = try requests(spec, monitors, credentials, options, secretInRequest: credentials.transport == .secretInRequest)
         try ensureModule()
         let identity = Identity(spec, clusterFSID: options.clusterFSID?.lowercased())
         return try locked("map \(spec)") { () throws(RBDError) -> MapResult in
-            let existing = try deviceIDs().filter { matches($0, identity) }
+            let monitorTokens = Set(attempts.flatMap(\.monitorTokens))
+            let existing = try deviceIDs().filter { matches($0, identity) && sameCluster($0, monitorTokens) }
             if let first = existing.first {
                 switch policy {
                 case .reuse:
+                    if let conflict = reuseConflict(first, options: options, spec: spec) {
+                        throw RBDError(
+                            .alreadyMapped,
+                            "\(spec) is already mapped at \(deviceNode(first)) \(conflict); unmap it first (or map again with policy mapAgain)")
+                    }
                     if let device = try readDevice(first) { return MapResult(device: device, newlyMapped: false) }
                 case .fail:
                     throw RBDError(.alreadyMapped, "\(spec) is already mapped at \(deviceNode(first))")
@@ -79,12 +85,9 @@ extension RBDBus {
             }
             var key: Int32?
             if attempts.first?.usesKeyring == true, let secret = credentials.secret {
-                do throws(RBDError) {
-                    key = try addKey(user: credentials.user, secret: secret)
-                } catch let error where error.errno == .noFunction || error.errno == .operationNotSupportedByDevice {
-                    // A kernel without the ceph key type (or keyrings): the only other transport.
-                    attempts = try requests(spec, monitors, credentials, options, secretInRequest: true)
-                }
+                // No silent fallback to secret= (it would stay in config_info for the mapping's
+                // life): a kernel without keyrings gets `.keyringUnavailable` naming the opt-in.
+                key = try addKey(user: credentials.user, secret: secret)
             }
             // The kernel cloned the key during the write; the keyring entry is not needed after it.
             defer { if let key { _ = system_keyctl_unlink(key, system_keySpecProcessKeyring) } }
@@ -162,7 +165,10 @@ extension RBDBus {
         let cause = SyscallError("add_key", path: FilePath("client.\(user)"), errno: .current)
         switch cause.errno {
         case .noFunction, .operationNotSupportedByDevice:
-            throw RBDError(.keyringUnavailable, "the kernel has no keyring for ceph keys", cause: cause)
+            throw RBDError(
+                .keyringUnavailable,
+                "the kernel has no keyring for ceph keys (add_key for client.\(user)); opt in to sending the secret in the request (transport .secretInRequest, --secret-in-request), which leaves it readable by root in config_info",
+                cause: cause)
         case .notPermitted, .permissionDenied:
             throw RBDError(
                 .keyringUnavailable,

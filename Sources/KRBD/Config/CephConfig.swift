@@ -3,10 +3,23 @@
 import LinuxSystem
 import SystemPackage
 
-/// A parsed ceph.conf.
-public struct CephConfig: Sendable, Hashable {
+/// A parsed ceph.conf. Printing or dumping it never shows `key`/`secret` values (a ceph.conf
+/// may hold a key inline).
+public struct CephConfig: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     /// section → (normalized key → value), sections lowercased as written (`global`, `client.admin`).
     public private(set) var sections: [String: [String: String]] = [:]
+
+    /// Keys whose values are secrets.
+    static let secretKeys: Set<String> = ["key", "secret"]
+
+    /// The sections with secret values replaced by `<redacted>`.
+    var redactedSections: [String: [String: String]] {
+        sections.mapValues { $0.reduce(into: [:]) { $0[$1.key] = Self.secretKeys.contains($1.key) ? "<redacted>" : $1.value } }
+    }
+
+    public var description: String { "CephConfig(\(redactedSections))" }
+
+    public var customMirror: Mirror { Mirror(self, children: ["sections": redactedSections]) }
 
     /// The default path, `/etc/ceph/ceph.conf`.
     public static let defaultPath: FilePath = "/etc/ceph/ceph.conf"

@@ -21,6 +21,12 @@ extension BlockVolumePlugin {
             let global = globalPath(key: key)
             let previous = try journal.load(key)
             if try isMounted(global), let previous, previous.phase == .mounted, let device = previous.devicePath {
+                if previous.readOnly != spec.readOnly {
+                    throw VolumeError(
+                        .inUse,
+                        "volume \(spec) is attached \(previous.readOnly ? "read-only" : "read-write") on this node; "
+                            + "detach it before attaching it \(spec.readOnly ? "read-only" : "read-write")", path: global)
+                }
                 return AttachResult(
                     key: key, globalPath: global, devicePath: FilePath(device), changed: false, formatted: false,
                     fsType: previous.fsType, fsTypeMismatch: nil, timings: timings)
@@ -46,7 +52,9 @@ extension BlockVolumePlugin {
                 if previous == nil { try? journal.remove(key) }
                 throw VolumeError(.device, "cannot attach \(spec): \(error)", underlying: error)
             }
-            let ours = device.newlyAttached || previous?.identity == device.identity
+            // Ours to undo: mapped by this call, or by an earlier attach of ours that was
+            // interrupted (its journal says so, with or without the identity recorded yet).
+            let ours = device.newlyAttached || previous?.identity == device.identity || previous?.phase == .attaching
             record.identity = device.identity
             record.devicePath = device.path.string
             record.major = device.major
@@ -100,7 +108,19 @@ extension BlockVolumePlugin {
                     path: global)
             }
             if try isMounted(target) {
-                return SetUpResult(path: target, changed: false, readOnly: ro, timings: timings)
+                // Already set up: it must be this volume's bind, and read-only when asked.
+                let table = try mountTable()
+                let current = table.mounts(at: target).last
+                let bound = table.references(to: global).contains { $0.target == current?.target }
+                guard let current, bound else {
+                    throw VolumeError(
+                        .inUse, "\(target) is a mount point, but not of volume \(spec); tear it down first", path: target)
+                }
+                if ro && !current.isReadOnly {
+                    throw VolumeError(
+                        .inUse, "\(target) is set up read-write; tear it down before setting it up read-only", path: target)
+                }
+                return SetUpResult(path: target, changed: false, readOnly: current.isReadOnly, timings: timings)
             }
             do throws(SyscallError) {
                 try Files.makeDirectories(target, mode: 0o750)

@@ -51,7 +51,7 @@ extension BlockVolumePlugin {
         let result = try wrap("cannot format and mount \(device.path) for volume \(spec)") { () throws(MountError) in
             try mounter.formatAndMount(
                 device: device.path, target: global, fsType: spec.fsType,
-                mountOptions: spec.mountOptions.joined(separator: ","), readOnly: spec.readOnly)
+                mountOptions: Self.globalMountOptions(spec.mountOptions), readOnly: spec.readOnly)
         }
         timings.record("probe", result.timings.probe)
         if result.outcome == .formattedAndMounted {
@@ -62,6 +62,16 @@ extension BlockVolumePlugin {
         let mismatch = result.isFilesystemMismatch
             ? "device \(device.path) holds \(result.fsType), not \(spec.fsType); mounted as \(result.fsType)" : nil
         return (result.outcome == .formattedAndMounted, result.fsType, mismatch)
+    }
+
+    /// The volume's mount options, with `nodev,nosuid` unless the volume asks for `dev`/`suid`:
+    /// a device node or setuid file that a workload left on a volume must not work on the node
+    /// (the binds inherit both flags, which are locked).
+    static func globalMountOptions(_ options: [String]) -> String {
+        var all = options
+        if !options.contains("dev") && !options.contains("nodev") { all.append("nodev") }
+        if !options.contains("suid") && !options.contains("nosuid") { all.append("nosuid") }
+        return all.joined(separator: ",")
     }
 
     func bind(_ global: FilePath, to target: FilePath, readOnly: Bool, timings: inout PhaseTimings) throws(VolumeError) {

@@ -54,7 +54,14 @@ extension BlockVolumePlugin {
             let finding = try withVolumeLock(key) { () throws(VolumeError) -> ReconcileFinding? in
                 guard var record = try journal.load(key) else { return nil }
                 let global = globalPath(key: key)
-                let attached = record.identity.map { (try? provider.isAttached($0)) ?? false } ?? false
+                let attached: Bool
+                do {
+                    attached = try record.identity.map { try provider.isAttached($0) } ?? false
+                } catch {
+                    // Unknown is not "gone": never repair on a failed read.
+                    throw VolumeError(.device, "cannot tell whether the device of \(key) is attached: \(error)",
+                        underlying: error)
+                }
                 let mounted = try isMounted(global)
                 let kind = Self.classify(phase: record.phase, deviceAttached: attached, globalMounted: mounted)
                 var detail: String
@@ -74,7 +81,11 @@ extension BlockVolumePlugin {
                     detail = kind == .interrupted
                         ? "an interrupted \(record.phase == .detaching ? "detach" : "attach") left it behind"
                         : "device \(record.devicePath ?? "?") is no longer attached"
-                    if repair {
+                    if record.phase == .attaching && record.identity == nil {
+                        // The map may have happened before the crash without being recorded: only
+                        // the next attach (which adopts it) or a detach (which finds it) can tell.
+                        detail += "; a mapping may exist: attach or detach the volume to settle it"
+                    } else if repair {
                         if attached, let identity = record.identity {
                             do { try provider.detach(identity) } catch {
                                 throw VolumeError(.device, "cannot finish detaching \(key): \(error)",

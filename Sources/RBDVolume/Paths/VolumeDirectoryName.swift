@@ -4,20 +4,24 @@
 /// Layout: `<pool>[-ns-<namespace>]-image-<image>[@<snapshot>]`. In pool and namespace, `%`
 /// and `-` are percent-escaped (`%25`, `%2D`), so the first `-image-` (and `-ns-`) is always the
 /// separator, whatever the image is called; in image and snapshot `%`, `/` and `@` are escaped.
-/// A name longer than 255 bytes becomes a readable prefix plus a 64-bit hash (`~h<16 hex>`);
+/// A name longer than 200 bytes becomes a readable prefix plus a 64-bit hash (`~h<16 hex>`), which
+/// leaves room under NAME_MAX for the journal's and lock's suffixes (`.json`, `.lock`, temp names);
 /// the journal then holds the identity, since such a name does not decode.
 public enum VolumeDirectoryName {
+    /// The longest name `encode` returns, in bytes.
+    public static let maximumLength = 200
+
     /// The directory name for an image (or snapshot) in a pool and optional namespace.
     public static func encode(pool: String, namespace: String?, image: String, snapshot: String?) -> String {
         var name = escape(pool, strict: true)
         if let namespace, !namespace.isEmpty { name += "-ns-" + escape(namespace, strict: true) }
         name += "-image-" + escape(image, strict: false)
         if let snapshot { name += "@" + escape(snapshot, strict: false) }
-        if name.utf8.count <= 255 { return name }
+        if name.utf8.count <= maximumLength { return name }
         let hash = String(fnv1a(name), radix: 16)
         let suffix = "~h" + String(repeating: "0", count: 16 - hash.count) + hash
         var prefix = Substring(name)
-        while prefix.utf8.count > 255 - suffix.utf8.count { prefix = prefix.dropLast() }
+        while prefix.utf8.count > maximumLength - suffix.utf8.count { prefix = prefix.dropLast() }
         // Never cut inside an escape.
         if let percent = prefix.suffix(2).firstIndex(of: "%") { prefix = prefix[..<percent] }
         return prefix + suffix

@@ -47,7 +47,13 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
         var options = source.options
         options.readOnly = options.readOnly || readOnly || source.image.snapshot != nil
         let fence = !options.readOnly && source.fencing != .none
-        if fence { options.exclusive = true }
+        if fence {
+            options.exclusive = true
+            // lock_timeout 0 (the kernel's default) waits forever for a live peer that does not
+            // answer, holding the host-wide map lock; bound it. With `exclusive` the lock is held
+            // for the mapping's life, so this never times out I/O.
+            if options.lockTimeout == nil { options.lockTimeout = options.mountTimeout ?? 30 }
+        }
         let first: MapResult
         do {
             first = try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options)
@@ -69,8 +75,18 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
         options.exclusive = false
         let result = try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options)
         if result.device.features?.contains(.exclusiveLock) == true {
-            // EINVAL had another cause after all: do not keep an unfenced mapping.
-            _ = try? bus.unmap(result.device)
+            // EINVAL had another cause after all: do not keep an unfenced mapping (nothing is
+            // mounted on it yet, so force is safe); never touch a mapping this call did not make.
+            if result.newlyMapped {
+                do {
+                    _ = try bus.unmap(result.device, force: true)
+                } catch let unmapError {
+                    throw RBDError(
+                        error.code, "\(error.message); and the unfenced retry mapping \(result.device.devicePath) "
+                            + "could not be removed: \(unmapError.message)", errno: error.errno, syscall: error.syscall,
+                        path: error.path)
+                }
+            }
             throw error
         }
         logger.warning(

@@ -15,6 +15,35 @@ import Testing
         #expect(probe.size == 8 << 20)
     }
 
+    @Test(arguments: [0, 7 << 20 + 4096])
+    func unrecognisedDataIsNeverBlankAndNeverFormatted(_ offset: Int) throws {
+        // Data libblkid does not know (here: an ext4 whose superblock was wiped, or stray bytes
+        // near the end) must not count as blank.
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("data.img"), mebibytes: 8)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: image.string))
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }))
+        try handle.close()
+        #expect(try BlockProbe.probe(image).result == .unknownData(type: nil))
+        #expect(throws: MountError.self) { try Formatter().format(device: image, fsType: "ext4") }
+        let wiped = try sparseFile(dir("wiped.img"), mebibytes: 32)
+        try sh("mkfs.ext4 -q -F '\(wiped)' && dd if=/dev/zero of='\(wiped)' bs=4096 count=1 seek=0 conv=notrunc status=none")
+        try sh("dd if=/dev/zero of='\(wiped)' bs=1024 count=1 seek=1 conv=notrunc status=none")
+        #expect(try BlockProbe.probe(wiped).result == .unknownData(type: nil))
+    }
+
+    @Test(arguments: ["ext4 -b 1024", "../../bin/sh", "", "EXT4", "ext4;reboot"])
+    func filesystemTypesAreNamesNotCommands(_ fsType: String) throws {
+        let dir = try TemporaryDirectory()
+        let blank = try sparseFile(dir("blank.img"), mebibytes: 8)
+        try MockingDriver.with { driver in
+            let error = #expect(throws: MountError.self) { try Formatter().format(device: blank, fsType: fsType) }
+            #expect(error?.code == .invalidOptions)
+            #expect(driver.calls("posix_spawn").isEmpty)
+        }
+    }
+
     @Test func ext4ImageShowsTypeUUIDAndLabel() throws {
         let dir = try TemporaryDirectory()
         let image = try sparseFile(dir("ext4.img"), mebibytes: 32)

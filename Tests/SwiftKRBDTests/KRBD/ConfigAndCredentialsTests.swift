@@ -82,3 +82,14 @@ import Testing
         #expect(dumped.contains("<redacted>") || dumped.contains("CephSecret"))
     }
 }
+
+@Suite struct CephConfigRedactionTests {
+    @Test func inlineKeysNeverPrint() {
+        let config = CephConfig(parsing: "[global]\nmon_host = 127.0.0.1\n[client.admin]\nkey = \(testKey)\n")
+        var dumped = ""
+        dump(config, to: &dumped)
+        for text in [String(describing: config), String(reflecting: config), dumped] {
+            #expect(!text.contains(testKey) && text.contains("<redacted>"), "\(text)")
+        }
+    }
+}

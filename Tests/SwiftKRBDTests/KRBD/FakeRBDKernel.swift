@@ -98,7 +98,8 @@ struct FakeRBDKernel: Sendable {
             fake.addDevice(
                 pool: tokens[2], namespace: namespace, image: tokens[3], snapshot: tokens.count > 4 ? tokens[4] : nil,
                 fsid: fsid, config: text)
-            return .succeed(text.utf8.count)
+            // The trace redacts secret= values: answer with the size really written.
+            return .succeed(call.writtenCount ?? text.utf8.count)
         }
         driver.on("write", pathContains: "/bus/rbd/remove") { call in
             let text = call.arguments.first ?? ""
@@ -108,6 +109,11 @@ struct FakeRBDKernel: Sendable {
             return .succeed(text.utf8.count)
         }
     }
+}
+
+extension MockCall {
+    /// The byte count of a traced write (`count=N`).
+    var writtenCount: Int? { arguments.dropFirst().first { $0.hasPrefix("count=") }.flatMap { Int($0.dropFirst(6)) } }
 }
 
 extension MockingDriver {

@@ -125,6 +125,36 @@ import Testing
         }
     }
 
+    @Test func reuseNeverHandsOutTheWrongModeLockOrCluster() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        fake.addDevice(id: 0, image: "plain")
+        try dir.write("sys/block/rbd0/ro", "0\n")
+        fake.addDevice(id: 1, image: "other", config: "10.9.9.9:6789 name=admin,key=client.admin rbd other")
+        try MockingDriver.with { driver in
+            fake.install(driver)
+            let bus = fake.bus()
+            let plain = try ImageSpec(parsing: "rbd/plain")
+            var readOnly = MapOptions()
+            readOnly.readOnly = true
+            let ro = #expect(throws: RBDError.self) {
+                try bus.map(plain, monitors: [localMonitor], credentials: adminCredentials(), options: readOnly)
+            }
+            #expect(ro?.code == .alreadyMapped && ro?.message.contains("writable, but a read-only") == true)
+            var exclusive = MapOptions()
+            exclusive.exclusive = true
+            let unfenced = #expect(throws: RBDError.self) {
+                try bus.map(plain, monitors: [localMonitor], credentials: adminCredentials(), options: exclusive)
+            }
+            #expect(unfenced?.message.contains("without the exclusive lock") == true)
+            #expect(driver.addWrites().isEmpty)
+            #expect(try !bus.map(plain, monitors: [localMonitor], credentials: adminCredentials()).newlyMapped)
+            // Same pool/image on another cluster (other monitors in config_info): not ours to reuse.
+            let other = try bus.map(ImageSpec(parsing: "rbd/other"), monitors: [localMonitor], credentials: adminCredentials())
+            #expect(other.newlyMapped && other.device.id != 1)
+        }
+    }
+
     @Test func concurrentMapOfAnotherImageIsNotMistakenForOurs() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
@@ -301,15 +331,22 @@ import Testing
         }
     }
 
-    @Test func noKeyringSupportFallsBackToSecretInRequest() throws {
+    @Test func noKeyringSupportNeverFallsBackToSecretInRequestSilently() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
         try MockingDriver.with { driver in
             fake.install(driver)
             driver.fail("add_key", with: .noFunction)
-            let result = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
-            #expect(driver.addWrites().first?.contains("secret=\(testKey)") == true)
-            // config_info read back is redacted.
+            let error = #expect(throws: RBDError.self) {
+                try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            }
+            #expect(error?.code == .keyringUnavailable && error?.message.contains("--secret-in-request") == true)
+            #expect(driver.addWrites().isEmpty)
+            // Opting in sends secret=; the trace and config_info read back are redacted.
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials(.secretInRequest))
+            #expect(driver.addWrites().first?.contains("secret=<redacted>") == true)
+            for call in driver.trace { #expect(!call.description.contains(testKey)) }
             #expect(result.device.configInfo?.contains("secret=<redacted>") == true)
             #expect(!String(describing: result).contains(testKey))
             #expect(driver.calls("keyctl_unlink").isEmpty)

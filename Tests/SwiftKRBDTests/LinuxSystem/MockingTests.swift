@@ -12,9 +12,16 @@ import Testing
             try Files.writeControl(control, Array("1.2.3.4 name=a rbd img".utf8))
             let writes = driver.calls("write", pathContains: "add_single_major")
             #expect(writes.count == 1)
-            #expect(writes.first?.arguments == ["1.2.3.4 name=a rbd img"])
+            #expect(writes.first?.arguments == ["1.2.3.4 name=a rbd img", "count=22"])
         }
         #expect(try dir.read("bus/rbd/add_single_major") == "1.2.3.4 name=a rbd img")
+    }
+
+    @Test func traceRedactsSecretValues() {
+        #expect(redactingSecrets("m name=a,secret=QUJD==,ro rbd i") == "m name=a,secret=<redacted>,ro rbd i")
+        #expect(redactingSecrets("m secret=QUJD rbd i\n") == "m secret=<redacted> rbd i\n")
+        #expect(redactingSecrets("a secret=x,secret=y") == "a secret=<redacted>,secret=<redacted>")
+        #expect(redactingSecrets("no secrets here") == "no secrets here")
     }
 
     @Test func forcedErrnoSurfacesAsSyscallError() throws {

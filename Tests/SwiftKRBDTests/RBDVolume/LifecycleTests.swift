@@ -99,6 +99,22 @@ import Testing
         try plugin.detach(spec)
     }
 
+    @Test func modeMismatchesAreRefusedNotReportedAsDone() throws {
+        try plugin.attach(spec)
+        defer { _ = try? plugin.tearDown(spec, podUID: "pod-x"); _ = try? plugin.detach(spec) }
+        try plugin.setUp(spec, podUID: "pod-x")
+        // A read-only request must not be answered "done" by an existing writable bind.
+        let ro = #expect(throws: VolumeError.self) { try plugin.setUp(spec, podUID: "pod-x", readOnly: true) }
+        #expect(ro?.code == .inUse && ro?.message.contains("read-write") == true)
+        // Nor a read-only attach by a read-write one.
+        let roSpec = VolumeSpec(name: "data", source: LoopVolumeSource(imageFile: image), readOnly: true)
+        let attach = #expect(throws: VolumeError.self) { try plugin.attach(roSpec) }
+        #expect(attach?.code == .inUse)
+        // The global mount is nodev,nosuid, and so is every bind of it.
+        let global = try #require(try mountinfoLines(at: plugin.globalPath(key: "loop-disk.img")).first)
+        #expect(global.contains("nodev") && global.contains("nosuid"))
+    }
+
     @Test func setUpNeedsAnAttachedVolume() throws {
         let error = #expect(throws: VolumeError.self) { try plugin.setUp(spec, podUID: "p") }
         #expect(error?.code == .notAttached && error?.message.contains("no device is mounted at") == true)

@@ -37,7 +37,7 @@ import Testing
         let long = String(repeating: "i", count: 400)
         let one = VolumeDirectoryName.encode(pool: "rbd", namespace: nil, image: long, snapshot: nil)
         let two = VolumeDirectoryName.encode(pool: "rbd", namespace: nil, image: long + "x", snapshot: nil)
-        #expect(one.utf8.count <= 255 && two.utf8.count <= 255 && one != two)
+        #expect(one.utf8.count <= VolumeDirectoryName.maximumLength && two.utf8.count <= VolumeDirectoryName.maximumLength && one != two)
         #expect(VolumeDirectoryName.decode(one) == nil)
     }
 

@@ -166,4 +166,31 @@ import Testing
         #expect(detach.0 == 0, "\(detach.1)")
         #expect(try !krbd(["list"]).1.contains("vol3"))
     }
+
+    @Test func killedAttachConvergesOnRetry() throws {
+        // kill -9 a `krbd attach` as soon as its mapping exists (mid probe/mkfs/mount/journal),
+        // then attach again in process: one device, mounted, journaled; detach leaves nothing.
+        let spec = try volume("vol0")
+        let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("krbd").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cli)
+        process.arguments = ["attach", "rbd/vol0", "--root", node.path.string, "-m", env["KRBD_TEST_MON"] ?? "127.0.0.1:6789",
+                             "--keyring", env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try bus.device(for: image(spec)) == nil, process.isRunning, ContinuousClock.now < deadline {
+            usleep(2_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let attached = try plugin.attach(spec)
+        #expect(try bus.devices(for: image(spec)).count == 1)
+        #expect(try plugin.journal.load(attached.key)?.phase == .mounted)
+        #expect(try plugin.reconcile().map(\.kind) == [.consistent])
+        try plugin.detach(spec)
+        #expect(try bus.device(for: image(spec)) == nil)
+        #expect(plugin.journal.keys().isEmpty)
+    }
 }
