@@ -6,6 +6,7 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is; compare with the static members.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         public var rawValue: String
+        /// A code by name; prefer the static members.
         public init(rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
 
@@ -63,6 +64,7 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
     /// The system call that failed, if any.
     public var syscall: String?
 
+    /// An error with its code, message, and what caused it.
     public init(
         _ code: Code, _ message: String, path: FilePath? = nil, failures: [PluginFailure] = [],
         underlying: (any Error & Sendable)? = nil

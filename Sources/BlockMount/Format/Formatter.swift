@@ -39,6 +39,8 @@ public struct Formatter: Sendable {
     /// How long to wait for a mkfs slot before giving up.
     public var queueTimeout: Duration
 
+    /// A formatter whose mkfs is killed after `timeout` and whose wait for a free mkfs slot
+    /// gives up after `queueTimeout`.
     public init(timeout: Duration = .seconds(600), queueTimeout: Duration = .seconds(600)) {
         self.timeout = timeout
         self.queueTimeout = queueTimeout

@@ -10,9 +10,12 @@ import SystemPackage
 
 /// A device number (`major:minor`), as in mountinfo and `st_rdev`.
 public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The major number (the driver: 7 loop, 254-ish rbd with single_major).
     public var major: UInt32
+    /// The minor number (the device of that driver).
     public var minor: UInt32
 
+    /// A device number from its two halves.
     public init(major: UInt32, minor: UInt32) {
         self.major = major
         self.minor = minor

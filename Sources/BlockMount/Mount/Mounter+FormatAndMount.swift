@@ -21,9 +21,13 @@ public struct FormatAndMountResult: Sendable {
 
     /// Per-phase durations (zero for a phase that did not run).
     public struct Timings: Sendable, Hashable {
+        /// The libblkid probe.
         public var probe: Duration = .zero
+        /// Waiting for a free mkfs slot (`Formatter.concurrencyLimit`).
         public var formatQueue: Duration = .zero
+        /// mkfs and the probe after it.
         public var format: Duration = .zero
+        /// mount(2).
         public var mount: Duration = .zero
     }
 

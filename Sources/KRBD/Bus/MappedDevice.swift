@@ -65,16 +65,27 @@ public struct RBDFeatures: OptionSet, Sendable, Hashable, Codable, CustomStringC
     public var rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
+    /// Clones (format 2, kernel 3.10).
     public static let layering = RBDFeatures(rawValue: 1 << 0)
+    /// "Fancy" striping (kernel 4.17).
     public static let stripingV2 = RBDFeatures(rawValue: 1 << 1)
+    /// The exclusive lock (kernel 4.9).
     public static let exclusiveLock = RBDFeatures(rawValue: 1 << 2)
+    /// The object map (kernel 5.3).
     public static let objectMap = RBDFeatures(rawValue: 1 << 3)
+    /// Fast diff (kernel 5.3).
     public static let fastDiff = RBDFeatures(rawValue: 1 << 4)
+    /// Deep flatten (kernel 5.1).
     public static let deepFlatten = RBDFeatures(rawValue: 1 << 5)
+    /// Journaling (never supported by krbd; maps read-only only).
     public static let journaling = RBDFeatures(rawValue: 1 << 6)
+    /// A separate data pool (kernel 4.11).
     public static let dataPool = RBDFeatures(rawValue: 1 << 7)
+    /// Operations (kernel 4.11).
     public static let operations = RBDFeatures(rawValue: 1 << 8)
+    /// Live migration in progress (never supported by krbd).
     public static let migrating = RBDFeatures(rawValue: 1 << 9)
+    /// A non-primary mirror image.
     public static let nonPrimary = RBDFeatures(rawValue: 1 << 10)
 
     private static let names: [(RBDFeatures, String)] = [

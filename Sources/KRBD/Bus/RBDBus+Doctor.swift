@@ -6,15 +6,22 @@ import SystemPackage
 public struct DoctorCheck: Sendable, Hashable, Codable {
     /// How a check came out.
     public enum Verdict: String, Sendable, Hashable, Codable {
-        case ok, warn, fail
+        /// Fine.
+        case ok
+        /// Works, with a caveat (see `detail`).
+        case warn
+        /// Mapping will fail until this is fixed.
+        case fail
     }
 
     /// Short name, e.g. `kernel`, `rbd module`.
     public var name: String
+    /// The verdict.
     public var verdict: Verdict
     /// What was found, and the fix when not ok.
     public var detail: String
 
+    /// A check result.
     public init(name: String, verdict: Verdict, detail: String) {
         self.name = name
         self.verdict = verdict

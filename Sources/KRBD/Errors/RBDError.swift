@@ -12,6 +12,7 @@ public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong, as an extensible set of named codes.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         public var rawValue: String
+        /// A code by name; prefer the static members.
         public init(rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
 
@@ -72,6 +73,7 @@ public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The path the failed call worked on.
     public var path: FilePath?
 
+    /// An error with its code, message, and the failed call if any.
     public init(_ code: Code, _ message: String, errno: Errno? = nil, syscall: String? = nil, path: FilePath? = nil) {
         self.code = code
         self.message = message

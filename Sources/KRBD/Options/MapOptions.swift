@@ -22,12 +22,22 @@ public enum MessengerMode: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// Where reads go (`read_from_replica=`, kernel 5.8).
 public enum ReadFromReplica: String, Sendable, Hashable, Codable, CaseIterable {
-    case no, balance, localize
+    /// Read from the primary OSD only (the default).
+    case no
+    /// Spread reads over every replica.
+    case balance
+    /// Read from the replica closest to `crush_location`.
+    case localize
 }
 
 /// The compression hint sent with writes (`compression_hint=`, kernel 5.8).
 public enum CompressionHint: String, Sendable, Hashable, Codable, CaseIterable {
-    case none, compressible, incompressible
+    /// No hint.
+    case none
+    /// The data compresses well.
+    case compressible
+    /// The data does not compress (already compressed or encrypted).
+    case incompressible
 }
 
 /// Options of one mapping. Every field maps to one kernel option; `nil`/`false` leaves the
@@ -93,8 +103,11 @@ public struct MapOptions: Sendable, Hashable {
 
     /// One `crush_location` entry (`type:name`, e.g. `host:node1`).
     public struct CrushLocation: Sendable, Hashable, Codable {
+        /// The CRUSH bucket type (`host`, `rack`, `zone`, …).
         public var type: String
+        /// The bucket's name.
         public var name: String
+        /// One `type:name` entry.
         public init(type: String, name: String) {
             self.type = type
             self.name = name
@@ -148,21 +161,23 @@ public struct MapOptions: Sendable, Hashable {
     ///
     /// - Throws: `RBDError` `.invalidOption` naming the option, the rule, or the kernel version it needs.
     func validate(for kernel: KernelVersion?) throws(RBDError) {
-        func range(_ value: Int?, _ key: String, min: Int, _ rule: String) throws(RBDError) {
-            if let value, value < min || value > Int(UInt32.max) {
+        func range(_ value: Int?, _ key: String, min: Int, max: Int = Int(UInt32.max), _ rule: String) throws(RBDError) {
+            if let value, value < min || value > max {
                 throw RBDError(.invalidOption, "\(key)=\(value) is out of range: \(rule)")
             }
         }
+        // Seconds become milliseconds in libceph, which refuses more than INT_MAX/1000.
+        let secondsLimit = 2_147_483
         try range(queueDepth, "queue_depth", min: 1, "at least 1")
         try range(allocSize, "alloc_size", min: 512, "at least 512 and a power of two")
         if let allocSize, allocSize & (allocSize - 1) != 0 {
             throw RBDError(.invalidOption, "alloc_size=\(allocSize) is not a power of two")
         }
-        try range(lockTimeout, "lock_timeout", min: 0, "seconds, 0 = forever")
-        try range(mountTimeout, "mount_timeout", min: 0, "seconds, 0 = forever")
-        try range(osdRequestTimeout, "osd_request_timeout", min: 0, "seconds, 0 = no limit")
-        try range(osdKeepalive, "osdkeepalive", min: 1, "at least 1 second")
-        try range(osdIdleTTL, "osd_idle_ttl", min: 1, "at least 1 second")
+        try range(lockTimeout, "lock_timeout", min: 0, max: secondsLimit, "seconds, 0 = forever (at most 2147483 s)")
+        try range(mountTimeout, "mount_timeout", min: 0, max: secondsLimit, "seconds, 0 = forever (at most 2147483 s)")
+        try range(osdRequestTimeout, "osd_request_timeout", min: 0, max: secondsLimit, "seconds, 0 = no limit (at most 2147483 s)")
+        try range(osdKeepalive, "osdkeepalive", min: 1, max: secondsLimit, "at least 1 second (at most 2147483 s)")
+        try range(osdIdleTTL, "osd_idle_ttl", min: 1, max: secondsLimit, "at least 1 second (at most 2147483 s)")
         for entry in crushLocation {
             for part in [entry.type, entry.name] where part.isEmpty || !Self.isPlainValue(part, alsoForbidden: ":|") {
                 throw RBDError(
