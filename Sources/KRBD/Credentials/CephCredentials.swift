@@ -19,8 +19,8 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
 
     /// The cephx user, e.g. `admin`.
     public let user: String
-    /// The secret; `nil` for clusters with `auth_client_required = none` (or when a
-    /// `client.<user>` key is already in a keyring this process can search, with `.kernelKeyring`).
+    /// The secret; `nil` for clusters with `auth_client_required = none` (the request then
+    /// carries only `name=<user>`; a key already in a keyring is not looked up).
     public let secret: CephSecret?
     /// How the secret reaches the kernel.
     public var transport: Transport
