@@ -104,7 +104,8 @@ extension RBDBus {
 
     /// ``map(_:monitors:credentials:options:policy:)`` bounded by `timeout`: mount_timeout is
     /// lowered to fit (whole seconds, at least 1) and the host lock is waited for at most
-    /// `timeout`. The kernel bounds the write by mount_timeout, so no thread is needed.
+    /// `timeout`. The kernel bounds the write by mount_timeout; the blocking write runs on a
+    /// Dispatch thread, not on the cooperative pool.
     /// `lockTimeout` (exclusive-lock acquisition) is left as given: see ``MapOptions``.
     ///
     /// - Throws: as the synchronous `map`, and `.interrupted` when the task is already cancelled.
@@ -125,7 +126,12 @@ extension RBDBus {
         }
         var bus = self
         bus.lockTimeout = min(lockTimeout, timeout)
-        return try bus.map(spec, monitors: monitors, credentials: credentials, options: options, policy: policy)
+        let settings = options
+        let bounded = bus
+        // The add write blocks in the kernel: keep it off the cooperative pool.
+        return try await runBlocking { () throws(RBDError) -> MapResult in
+            try bounded.map(spec, monitors: monitors, credentials: credentials, options: settings, policy: policy)
+        }
     }
 
     // MARK: Internals

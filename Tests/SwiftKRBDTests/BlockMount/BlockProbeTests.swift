@@ -37,7 +37,7 @@ import Testing
     func filesystemTypesAreNamesNotCommands(_ fsType: String) throws {
         let dir = try TemporaryDirectory()
         let blank = try sparseFile(dir("blank.img"), mebibytes: 8)
-        try MockingDriver.with { driver in
+        MockingDriver.with { driver in
             let error = #expect(throws: MountError.self) { try Formatter().format(device: blank, fsType: fsType) }
             #expect(error?.code == .invalidOptions)
             #expect(driver.calls("posix_spawn").isEmpty)
