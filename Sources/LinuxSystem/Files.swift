@@ -45,9 +45,54 @@ package enum Files {
 
     /// Reads a one-line sysfs-style attribute, without its trailing newline.
     package static func readAttribute(_ path: FilePath) throws(SyscallError) -> String {
-        var text = try readText(path, limit: 64 * 1024)
-        while text.last == "\n" { text.removeLast() }
-        return text
+        try readAttribute(path.string)
+    }
+
+    /// Reads a sysfs-style attribute at `path` (a plain string: the hot lookup path builds no
+    /// `FilePath`), without its trailing newline. A sysfs attribute is at most a page and comes
+    /// back in one read(2); a short read ends the loop, so the common case is open, one read, close.
+    package static func readAttribute(_ path: String) throws(SyscallError) -> String {
+        try withAttributeBytes(path) { bytes in String(decoding: bytes, as: UTF8.self) }
+    }
+
+    /// Whether the attribute at `path` (without its trailing newline) is exactly `expected`;
+    /// `nil` when it cannot be read. Compares bytes in a stack buffer: no allocation.
+    package static func attribute(_ path: String, equals expected: String) -> Bool? {
+        try? withAttributeBytes(path) { bytes in
+            var expected = expected
+            return expected.withUTF8 { $0.elementsEqual(bytes) }
+        }
+    }
+
+    /// Calls `body` with the attribute's bytes (trailing newlines removed), read into a stack buffer.
+    private static func withAttributeBytes<R>(
+        _ path: String, _ body: (UnsafeRawBufferPointer) -> R
+    ) throws(SyscallError) -> R {
+        var fd: CInt = -1
+        while true {
+            fd = system_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0)
+            if fd >= 0 { break }
+            let error = Errno.current
+            if error != .interrupted { throw SyscallError("open", path: FilePath(path), errno: error) }
+        }
+        defer { _ = system_close(fd) }
+        let capacity = 4096
+        let outcome: Result<R, SyscallError> = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 1) { buffer in
+            var count = 0
+            while count < capacity {
+                let n = system_read(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+                if n < 0 {
+                    let error = Errno.current
+                    if error == .interrupted { continue }
+                    return .failure(SyscallError("read", path: FilePath(path), errno: error))
+                }
+                count += n
+                if n == 0 || count < capacity { break }
+            }
+            while count > 0 && buffer[count - 1] == 0x0A { count -= 1 }
+            return .success(body(UnsafeRawBufferPointer(rebasing: buffer[..<count])))
+        }
+        return try outcome.get()
     }
 
     /// Writes `bytes` to an existing control file in exactly one `write(2)`.

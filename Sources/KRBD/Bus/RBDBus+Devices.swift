@@ -52,17 +52,26 @@ extension RBDBus {
         }
     }
 
-    /// One attribute; `nil` when the file is missing or unreadable.
-    func attribute(_ id: Int, _ name: String) -> String? {
-        try? Files.readAttribute(deviceDirectory(id).appending(name))
+    /// `<sysfs>/bus/rbd/devices/<id>/<name>` as a plain string (the lookup path builds no FilePath).
+    func attributePath(_ id: Int, _ name: String) -> String {
+        devicesDirectory.string + "/" + String(id) + "/" + name
     }
 
-    /// Whether device `id` currently maps `identity` (reading as few attributes as possible).
+    /// One attribute; `nil` when the file is missing or unreadable.
+    func attribute(_ id: Int, _ name: String) -> String? {
+        try? Files.readAttribute(attributePath(id, name))
+    }
+
+    /// Whether device `id` currently maps `identity` (reading as few attributes as possible,
+    /// compared in place without building strings).
     func matches(_ id: Int, _ identity: Identity) -> Bool {
-        guard attribute(id, "name") == identity.image, attribute(id, "pool") == identity.pool else { return false }
+        guard Files.attribute(attributePath(id, "name"), equals: identity.image) == true,
+            Files.attribute(attributePath(id, "pool"), equals: identity.pool) == true
+        else { return false }
         // pool_ns is missing before 4.19: the default namespace then.
-        guard (attribute(id, "pool_ns") ?? "") == (identity.namespace ?? "") else { return false }
-        guard let snap = attribute(id, "current_snap"), snap == (identity.snapshot ?? "-") else { return false }
+        let namespace = identity.namespace ?? ""
+        guard Files.attribute(attributePath(id, "pool_ns"), equals: namespace) ?? namespace.isEmpty else { return false }
+        guard Files.attribute(attributePath(id, "current_snap"), equals: identity.snapshot ?? "-") == true else { return false }
         if let fsid = identity.clusterFSID, let actual = attribute(id, "cluster_fsid"), actual != fsid { return false }
         if let imageID = identity.imageID, let actual = attribute(id, "image_id"), actual != imageID { return false }
         return true

@@ -17,6 +17,21 @@ import Testing
         #expect(try dir.read("bus/rbd/add_single_major") == "1.2.3.4 name=a rbd img")
     }
 
+    @Test func attributesAreReadInOneSyscallAndComparedInPlace() throws {
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("devices/0/name", "plain\n").string
+        let (text, reads) = try MockingDriver.with { driver throws in
+            (try Files.readAttribute(path), driver.calls("read").count)
+        }
+        #expect(text == "plain" && reads == 1)
+        #expect(Files.attribute(path, equals: "plain") == true)
+        #expect(Files.attribute(path, equals: "plai") == false)
+        #expect(Files.attribute(path, equals: "plain\n") == false)
+        #expect(Files.attribute(dir("devices/0/missing").string, equals: "") == nil)
+        let empty = try dir.write("devices/0/pool_ns", "\n").string
+        #expect(Files.attribute(empty, equals: "") == true)
+    }
+
     @Test func traceRedactsSecretValues() {
         #expect(redactingSecrets("m name=a,secret=QUJD==,ro rbd i") == "m name=a,secret=<redacted>,ro rbd i")
         #expect(redactingSecrets("m secret=QUJD rbd i\n") == "m secret=<redacted> rbd i\n")
