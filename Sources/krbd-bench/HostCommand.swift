@@ -31,7 +31,7 @@ struct HostCommand: ParsableCommand {
         }
         if part != "lookup" {
             sections.append(
-                try OwnershipBench.run(directories: quick ? 20 : 200, files: 1000, runs: quick ? 1 : 3, scratch: FilePath(scratch)))
+                try OwnershipBench.run(directories: quick ? 20 : 200, files: 1000, runs: quick ? 1 : 5, scratch: FilePath(scratch)))
         }
         try emit(sections.joined(separator: "\n\n"), to: output.output)
     }

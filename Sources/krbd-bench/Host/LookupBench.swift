@@ -34,10 +34,10 @@ struct Interleaved {
 enum LookupBench {
     static func run(sizes: [Int], batches: Int, scratch: FilePath) throws -> String {
         var lookup = MarkdownTable(
-            "devices", "`device(for:)` last", "floor: list + 1 attr/device", "ours/floor", "ours per device",
-            "`device(for:)` missing", "missing/floor", "missing per device")
+            "devices", "`device(for:)` last", "floor: 1 attr/device", "ours/floor", "ours per device",
+            "`device(for:)` missing", "missing/floor", "missing per device", "tight floor (openat)", "last/tight")
         var listing = MarkdownTable(
-            "devices", "`mappedDevices()`", "per device", "ours/floor(1 attr)", "floor: list + 16 attrs/device",
+            "devices", "`mappedDevices()`", "per device", "ours/floor(1 attr)", "floor: 16 attrs/device",
             "ours/floor(16 attrs)")
         for size in sizes {
             progress("lookup: building a fixture sysfs tree of \(size) devices")
@@ -52,16 +52,18 @@ enum LookupBench {
             else { throw BenchError("the fixture of \(size) devices does not read back") }
             var set = Interleaved()
             set.add("last") { _ = try bus.device(for: last) }
-            set.add("floor1") { _ = try fixture.floor(reading: ["name"]) }
+            set.add("floor1") { _ = try fixture.floor(reading: ["name"], naming: .absolute) }
+            set.add("tight") { _ = try fixture.floor(reading: ["name"], naming: .relative) }
             set.add("missing") { _ = try bus.device(for: missing) }
             set.add("all") { _ = try bus.mappedDevices() }
-            set.add("floor16") { _ = try fixture.floor(reading: SysfsFixture.attributes) }
+            set.add("floor16") { _ = try fixture.floor(reading: SysfsFixture.attributes, naming: .absolute) }
             progress("lookup: timing \(size) devices")
             let t = try set.run(batches: batches, batchSeconds: 0.05)
             let n = Double(size)
             lookup.add(
                 "\(size)", human(t["last"]!), human(t["floor1"]!), ratio(t["last"]!, t["floor1"]!), human(t["last"]! / n),
-                human(t["missing"]!), ratio(t["missing"]!, t["floor1"]!), human(t["missing"]! / n))
+                human(t["missing"]!), ratio(t["missing"]!, t["floor1"]!), human(t["missing"]! / n), human(t["tight"]!),
+                ratio(t["last"]!, t["tight"]!))
             listing.add(
                 "\(size)", human(t["all"]!), human(t["all"]! / n), ratio(t["all"]!, t["floor1"]!), human(t["floor16"]!),
                 ratio(t["all"]!, t["floor16"]!))
@@ -73,10 +75,13 @@ enum LookupBench {
 
             \(listing.text)
 
-            Floors: `opendir`/`readdir` of `devices/` plus `open`/`read`/`close` of `<id>/name` (1 attr) or of all \
-            16 identity attributes (16 attrs) of every device, one reused buffer, no allocation per device. \
-            Ours for the last device reads `name` of every device and then the match in full; for a missing \
-            image `name` of every device.
+            Floors: `opendir`/`readdir` of `devices/`, then `open`/one `read`/`close` of \
+            `<sysfs>/bus/rbd/devices/<id>/name` (1 attr) or of all 16 attributes (16 attrs) of every device, by \
+            the same absolute path ours opens, one reused buffer, nothing allocated per device; the tight floor \
+            opens `<id>/name` relative to the `devices/` fd instead. Ours for the last device reads `name` of \
+            every device, then `pool`, `pool_ns`, `current_snap` and every attribute of the match (and a stat); for \
+            a missing image `name` of every device. Fixture trees live under the scratch directory (9 path components to an attribute; \
+            6 in the real `/sys`).
             """
     }
 }

@@ -59,9 +59,18 @@ struct SysfsFixture {
             lockFile: tree.root.appending("krbd.lock"))
     }
 
-    /// The floor: list `devices/` once (opendir/readdir), then open, read and close `attributes`
-    /// of each device. Returns the bytes read (so that nothing is optimized away).
-    func floor(reading attributes: [String]) throws -> Int {
+    /// How the floor names an attribute file.
+    enum Naming {
+        /// `open("<sysfs>/bus/rbd/devices/<id>/<attribute>")`: the path ours opens too.
+        case absolute
+        /// `openat(<devices fd>, "<id>/<attribute>")`: two path components to resolve.
+        case relative
+    }
+
+    /// The floor: list `devices/` once (opendir/readdir), then open, read once and close
+    /// `attributes` of each device. One reused path buffer, nothing allocated per device.
+    /// Returns the bytes read (so that nothing is optimized away).
+    func floor(reading attributes: [String], naming: Naming) throws -> Int {
         let directory = try openDirectory(devicesDirectory)
         guard let stream = system_fdopendir(directory) else {
             _ = system_close(directory)
@@ -69,9 +78,13 @@ struct SysfsFixture {
         }
         defer { _ = system_closedir(stream) }
         let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!
-        // "<id>/<attribute>\0" is built in one reused buffer: the floor allocates nothing per device.
+        let prefix: [UInt8] = naming == .absolute ? Array((devicesDirectory + "/").utf8) : []
+        let base = naming == .absolute ? AT_FDCWD : directory
         let suffixes = attributes.map { Array(("/" + $0).utf8) + [0] }
-        var path = [CChar](repeating: 0, count: 512)
+        var path = [CChar](repeating: 0, count: 4096)
+        path.withUnsafeMutableBufferPointer { out in
+            for (i, byte) in prefix.enumerated() { out[i] = CChar(bitPattern: byte) }
+        }
         var buffer = [UInt8](repeating: 0, count: 4096)
         var total = 0
         while let entry = system_readdir(stream) {
@@ -81,10 +94,10 @@ struct SysfsFixture {
             while name[length] != 0 { length += 1 }
             for suffix in suffixes {
                 path.withUnsafeMutableBufferPointer { out in
-                    for i in 0..<length { out[i] = CChar(bitPattern: name[i]) }
-                    for (i, byte) in suffix.enumerated() { out[length + i] = CChar(bitPattern: byte) }
+                    for i in 0..<length { out[prefix.count + i] = CChar(bitPattern: name[i]) }
+                    for (i, byte) in suffix.enumerated() { out[prefix.count + length + i] = CChar(bitPattern: byte) }
                 }
-                let fd = path.withUnsafeBufferPointer { system_openat(directory, name: $0.baseAddress!, O_RDONLY | O_CLOEXEC) }
+                let fd = path.withUnsafeBufferPointer { system_openat(base, name: $0.baseAddress!, O_RDONLY | O_CLOEXEC) }
                 if fd < 0 { throw BenchError("floor open: \(Errno.current)") }
                 let n = buffer.withUnsafeMutableBytes { system_read(fd, $0) }
                 _ = system_close(fd)
