@@ -1,4 +1,5 @@
 import LinuxSystem
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -12,7 +13,7 @@ import SystemPackage
 ///
 /// The walk is fd-relative and never follows a symlink: directories are opened with
 /// `openat(O_NOFOLLOW|O_DIRECTORY)` relative to their parent's fd, other entries are changed
-/// with `fchownat`/`fchmodat(AT_SYMLINK_NOFOLLOW)`; no full path is ever resolved again, so a
+/// with `fchownat`/`fchmodat2(AT_SYMLINK_NOFOLLOW)` (glibc's `fchmodat` before Linux 6.6); no full path is ever resolved again, so a
 /// symlink planted in the volume cannot redirect a change outside it. Symlinks themselves are
 /// skipped; other mounts under the root are not entered (st_dev check). Each entry costs one
 /// stat; chown and chmod run only when something differs.
@@ -58,7 +59,7 @@ public enum Ownership {
     /// - Returns: counts of what was visited and changed.
     /// - Throws: `MountError` `.ownershipFailed` with the failing call and the path below `root`.
     /// - Touches: openat(2), fstat(2), fstatat(2), getdents (readdir(3)), fchown(2)/fchownat(2),
-    ///   fchmod(2)/fchmodat(2) under `root`.
+    ///   fchmod(2)/fchmodat2(2) (or fchmodat(3) before Linux 6.6) under `root`.
     public static func apply(
         root: FilePath, gid: UInt32, policy: Policy = .onRootMismatch, readOnly: Bool = false
     ) throws(MountError) -> Report {
@@ -225,11 +226,30 @@ private final class OwnershipWalker {
         }
         let want = Ownership.desiredMode(st.st_mode, droppingSetID: dropSetID)
         if want != st.st_mode & 0o7777 || dropSetID {
-            if system_fchmodat(dirfd, name: name, want, AT_SYMLINK_NOFOLLOW) != 0 {
+            if changeMode(dirfd, name, want) != 0 {
                 throw failure("fchmodat", relative, String(cString: name), .current)
             }
             changed = true
         }
         if changed { report.changed += 1 }
+    }
+
+    /// Whether fchmodat2 is known to be unusable in this process: ENOSYS (a kernel before 6.6),
+    /// or EPERM where glibc's path then succeeds (a seccomp profile that does not know the call).
+    private static let fchmodat2Unusable = Atomic<Bool>(false)
+
+    /// chmod of an entry without following a symlink. fchmodat2 is one syscall; glibc 2.36's
+    /// fchmodat(AT_SYMLINK_NOFOLLOW) is an O_PATH open, an fstat, a chmod of /proc/self/fd/N and a
+    /// close, about as much as the rest of the walk per file (issue #6).
+    private func changeMode(_ dirfd: CInt, _ name: UnsafePointer<CChar>, _ mode: mode_t) -> CInt {
+        if !Self.fchmodat2Unusable.load(ordering: .relaxed) {
+            if system_fchmodat2(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW) == 0 { return 0 }
+            let errno = Errno.current
+            guard errno == .noFunction || errno == .notPermitted else { return -1 }
+            let fallback = system_fchmodat(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW)
+            if errno == .noFunction || fallback == 0 { Self.fchmodat2Unusable.store(true, ordering: .relaxed) }
+            return fallback
+        }
+        return system_fchmodat(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW)
     }
 }

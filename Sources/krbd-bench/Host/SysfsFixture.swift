@@ -1,0 +1,109 @@
+// A fixture <sysfs>/bus/rbd/devices tree with N devices, every attribute a 6.1 kernel shows
+// (formats as in Tests/SwiftKRBDTests/KRBD/FakeRBDKernel.swift).
+import KRBD
+import LinuxSystem
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+struct SysfsFixture {
+    /// The attribute files of one device, in the order the floor reads them.
+    static let attributes = [
+        "pool", "pool_id", "pool_ns", "name", "image_id", "current_snap", "snap_id", "size", "major", "minor",
+        "features", "client_id", "client_addr", "cluster_fsid", "parent", "config_info",
+    ]
+
+    let tree: ScratchTree
+    let count: Int
+    var sysfs: FilePath { tree.root.appending("sys") }
+    var devicesDirectory: String { sysfs.appending("bus/rbd/devices").string }
+
+    /// Builds devices 0..<count; device `id` maps `rbd/img<id>`.
+    init(devices count: Int, in parent: FilePath) throws {
+        self.count = count
+        tree = try ScratchTree(in: parent, label: "sysfs-\(count)")
+        try Files.makeDirectories(FilePath(tree.root.appending("sys/bus/rbd/devices").string), mode: 0o755)
+        try Files.makeDirectories(tree.root.appending("dev"), mode: 0o755)
+        try Files.makeDirectories(tree.root.appending("proc"), mode: 0o755)
+        let devices = try openDirectory(devicesDirectory)
+        defer { _ = system_close(devices) }
+        for id in 0..<count {
+            try makeDirectory(devices, String(id))
+            let directory = system_openat(devices, String(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if directory < 0 { throw BenchError("open device \(id): \(Errno.current)") }
+            defer { _ = system_close(directory) }
+            for (name, value) in Self.values(id) {
+                try writeFile(directory, name, Array((value + "\n").utf8), mode: 0o444)
+            }
+        }
+    }
+
+    static func values(_ id: Int) -> [(String, String)] {
+        [
+            ("pool", "rbd"), ("pool_id", "2"), ("pool_ns", ""), ("name", "img\(id)"), ("image_id", "1035a1b2c3d4"),
+            ("current_snap", "-"), ("snap_id", "18446744073709551614"), ("size", "1073741824"),
+            ("major", "254"), ("minor", "\(id << 4)"), ("features", "0x000000000000003d"),
+            ("client_id", "client4104"), ("client_addr", "127.0.0.1:0/685188785"),
+            ("cluster_fsid", "6a0f6e2c-7c4f-4a55-9d55-3e1b0c1d2e3f"), ("parent", "(no parent image)"),
+            ("config_info", "127.0.0.1:6789 name=admin,key=client.admin rbd img\(id)"),
+            ("refresh", ""), ("uevent", ""),
+        ]
+    }
+
+    /// A bus over the fixture (device nodes are never checked by lookups).
+    var bus: RBDBus {
+        RBDBus(
+            sysfs: sysfs, dev: tree.root.appending("dev"), proc: tree.root.appending("proc"),
+            lockFile: tree.root.appending("krbd.lock"))
+    }
+
+    /// How the floor names an attribute file.
+    enum Naming {
+        /// `open("<sysfs>/bus/rbd/devices/<id>/<attribute>")`: the path ours opens too.
+        case absolute
+        /// `openat(<devices fd>, "<id>/<attribute>")`: two path components to resolve.
+        case relative
+    }
+
+    /// The floor: list `devices/` once (opendir/readdir), then open, read once and close
+    /// `attributes` of each device. One reused path buffer, nothing allocated per device.
+    /// Returns the bytes read (so that nothing is optimized away).
+    func floor(reading attributes: [String], naming: Naming) throws -> Int {
+        let directory = try openDirectory(devicesDirectory)
+        guard let stream = system_fdopendir(directory) else {
+            _ = system_close(directory)
+            throw BenchError("fdopendir: \(Errno.current)")
+        }
+        defer { _ = system_closedir(stream) }
+        let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!
+        let prefix: [UInt8] = naming == .absolute ? Array((devicesDirectory + "/").utf8) : []
+        let base = naming == .absolute ? AT_FDCWD : directory
+        let suffixes = attributes.map { Array(("/" + $0).utf8) + [0] }
+        var path = [CChar](repeating: 0, count: 4096)
+        path.withUnsafeMutableBufferPointer { out in
+            for (i, byte) in prefix.enumerated() { out[i] = CChar(bitPattern: byte) }
+        }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var total = 0
+        while let entry = system_readdir(stream) {
+            let name = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
+            guard name[0] >= 0x30 && name[0] <= 0x39 else { continue }  // numeric ids only
+            var length = 0
+            while name[length] != 0 { length += 1 }
+            for suffix in suffixes {
+                path.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<length { out[prefix.count + i] = CChar(bitPattern: name[i]) }
+                    for (i, byte) in suffix.enumerated() { out[prefix.count + length + i] = CChar(bitPattern: byte) }
+                }
+                let fd = path.withUnsafeBufferPointer { system_openat(base, name: $0.baseAddress!, O_RDONLY | O_CLOEXEC) }
+                if fd < 0 { throw BenchError("floor open: \(Errno.current)") }
+                let n = buffer.withUnsafeMutableBytes { system_read(fd, $0) }
+                _ = system_close(fd)
+                total += max(n, 0)
+            }
+        }
+        return total
+    }
+}

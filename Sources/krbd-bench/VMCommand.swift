@@ -1,0 +1,157 @@
+import ArgumentParser
+import KRBD
+import LinuxSystem
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+struct VMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vm",
+        abstract: "Map, attach and detach on the real rbd.ko and a cluster (run it inside scripts/sandbox).",
+        discussion: "Needs the KRBD_TEST_* variables of scripts/sandbox, and no rbd device mapped.")
+
+    @Option(help: "Runs per variant for map, unmap, attach and detach (median).")
+    var runs = 10
+
+    @Option(help: "Runs per variant for the first attach of a blank image (each on a fresh image).")
+    var blankRuns = 5
+
+    @Option(help: "The krbd executable whose peak RSS is measured (default: next to krbd-bench).")
+    var krbd: String?
+
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard runs >= 1, blankRuns >= 1 else { throw ValidationError("--runs and --blank-runs must be at least 1") }
+    }
+
+    func run() throws {
+        let cluster = try Cluster.fromEnvironment()
+        let krbd = try self.krbd ?? Self.sibling("krbd")
+        let image = try ImageSpec(pool: cluster.pool, image: "plain")
+        let scratch = "/run/krbd-bench"
+        try Files.makeDirectories(FilePath(scratch), mode: 0o750)
+
+        progress("warm-up: rbd, blkid, mount, mkfs (page cache of the 9p root)")
+        let rbdMapRSS = try Self.peakRSS(["rbd", "device", "map", "-o", "noudev"] + cluster.cliArguments + ["\(image)"])
+        try runTool(["rbd", "device", "unmap", "-o", "noudev"] + cluster.cliArguments + ["\(image)"])
+        for tool in [["blkid", "-V"], ["mount", "-V"], ["umount", "-V"], ["mkfs.ext4", "-V"]] { try runTool(tool) }
+
+        let blanks = try Self.blankImages(count: 3 * blankRuns, cluster: cluster)
+
+        let maps = MapBench(cluster: cluster, image: image)
+        let cold = try maps.run(warm: false, runs: runs)
+        let warm = try maps.run(warm: true, runs: runs)
+
+        let attach = try AttachBench(cluster: cluster)
+        let formatted = try attach.formatted("vol0", runs: runs)
+        let blank = try attach.blank(blanks, runs: blankRuns, request: formatted.request)
+
+        progress("peak RSS: krbd map, krbd attach")
+        var mapRSS = 0
+        var attachRSS = 0
+        for _ in 0..<2 {
+            mapRSS = max(mapRSS, try Self.peakRSS([krbd, "map", "\(image)"] + cluster.krbdArguments))
+            _ = try RBDBus().unmap(image)
+            attachRSS = max(attachRSS, try Self.peakRSS(
+                [krbd, "attach", "\(image.pool)/vol0", "--root", "\(scratch)/ours"] + cluster.krbdArguments))
+            try attach.plugin.detach(try attach.spec("vol0"))
+        }
+        guard try RBDBus().mappedDevices().isEmpty else { throw BenchError("devices are still mapped after the bench") }
+
+        var uts = utsname()
+        _ = system_uname(&uts)
+        let kernel = withUnsafeBytes(of: uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        try emit(
+            Self.render(
+                kernel: kernel, runs: runs, blankRuns: blankRuns, cold: cold, warm: warm, formatted: formatted, blank: blank,
+                rss: [("`krbd map`", mapRSS), ("`krbd attach`", attachRSS), ("`rbd device map` (for reference)", rbdMapRSS)]),
+            to: output.output)
+    }
+
+    /// `<directory of this executable>/<name>`.
+    static func sibling(_ name: String) throws -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { system_readlinkat(AT_FDCWD, "/proc/self/exe", $0) }
+        guard n > 0 else { throw BenchError("cannot read /proc/self/exe: \(Errno.current)") }
+        return FilePath(String(decoding: buffer[0..<n], as: UTF8.self)).removingLastComponent().appending(name).string
+    }
+
+    /// Peak RSS in KiB of `arguments` (GNU time's %M: ru_maxrss from wait4).
+    static func peakRSS(_ arguments: [String]) throws -> Int {
+        let file = "/run/krbd-bench/rss"
+        try runTool(["/usr/bin/time", "-f", "%M", "-o", file] + arguments)
+        let text = try Files.readAttribute(FilePath(file))
+        guard let kib = Int(text.split(separator: "\n").last ?? "") else { throw BenchError("time wrote \(text)") }
+        return kib
+    }
+
+    /// `count` fresh images with exclusive-lock: the sandbox's unused blank ones, then bench<N>
+    /// made in one python3 process (each ceph CLI call costs ~5 s under emulation).
+    static func blankImages(count: Int, cluster: Cluster) throws -> [String] {
+        var images = (0..<6).map { "blank\($0)" } + ["vol1", "vol2", "vol3", "demo"]
+        if count > images.count {
+            let extra = (0..<(count - images.count)).map { "bench\($0)" }
+            progress("creating \(extra.count) more blank images")
+            let script = """
+                import rados, rbd, sys
+                conf, user, keyring, pool = sys.argv[1:5]
+                cluster = rados.Rados(conffile=conf, rados_id=user, conf={"keyring": keyring})
+                cluster.connect(timeout=120)
+                ioctx = cluster.open_ioctx(pool)
+                for name in sys.argv[5:]:
+                    rbd.RBD().create(ioctx, name, 1 << 30, old_format=False,
+                                     features=rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK)
+                ioctx.close()
+                cluster.shutdown()
+                """
+            try runTool(["/usr/bin/python3", "-c", script, cluster.conf, cluster.user, cluster.keyring, cluster.pool] + extra)
+            images += extra
+        }
+        return Array(images.prefix(count))
+    }
+
+    static func render(
+        kernel: String, runs: Int, blankRuns: Int, cold: MapBench.Result, warm: MapBench.Result,
+        formatted: AttachBench.Result, blank: Samples, rss: [(String, Int)]
+    ) -> String {
+        var table = MarkdownTable("operation", "ours", "floor (bare syscalls)", "CLI", "ours/floor", "ours/CLI")
+        func row(_ name: String, _ s: Samples) {
+            let (o, f, c) = (median(s.ours), median(s.floor), median(s.cli))
+            table.add(name, human(o), human(f), human(c), ratio(o, f), ratio(o, c))
+        }
+        row("map, cold (new kernel client)", cold.map)
+        row("unmap, cold (last mapping: client torn down)", cold.unmap)
+        row("map, warm (client shared)", warm.map)
+        row("unmap, warm", warm.unmap)
+        row("attach formatted image + ro bind", formatted.attach)
+        row("detach (2 unmounts + unmap)", formatted.detach)
+        row("first attach of a blank image (mkfs) + ro bind [n=\(blankRuns)]", blank)
+        var memory = MarkdownTable("process", "peak RSS")
+        for (name, kib) in rss { memory.add(name, fixed(Double(kib) / 1024, 1) + " MiB") }
+        let phases = formatted.phases.keys.sorted().map { "\($0) \(human(median(formatted.phases[$0]!)))" }
+        return """
+            ### Real rbd.ko + Ceph (guest kernel \(kernel) under TCG; median of \(runs) interleaved runs)
+
+            \(table.text)
+
+            \(memory.text)
+
+            - Map rows: `RBDBus.map`/`unmap` vs add_key + one `write(2)` of the same request to \
+            `add_single_major` + keyctl_unlink (unmap: one write of `<id>` to `remove_single_major`) vs \
+            `rbd device map/unmap -o noudev`. Request (ours' config_info, written verbatim by the floor): \
+            `\(cold.request)`. Warm: `rbd/snapimg@s1` stays mapped; runs that shared its client: \
+            \(warm.sharedClient.joined(separator: ", ")).
+            - Attach rows: `RBDPlugin.attach` + `setUp(readOnly: true)` vs add_key + write + readdir of \
+            `devices/` + `BlockProbe.probe` + mkdir + `mount(2)` + mkdir + `mount(MS_BIND)` + \
+            `mount(MS_BIND|MS_REMOUNT|MS_RDONLY)` vs `rbd device map -o noudev,exclusive` + `blkid -p` + `mount` + \
+            `mount --bind` + `mount -o remount,bind,ro`. All three map with `exclusive` (ours' default fencing); \
+            request `\(formatted.request)`. Detach: `tearDown` + `detach` vs umount2 + rmdir twice + remove write \
+            vs `umount` twice + `rbd device unmap`. Blank: mkfs.ext4 with BlockMount's options in all three.
+            - Ours' attach phases (median): \(phases.joined(separator: ", ")).
+            """
+    }
+}
