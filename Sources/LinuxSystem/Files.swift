@@ -19,6 +19,12 @@ package enum Files {
         }
     }
 
+    /// Opens a directory for fd-relative lookups (`attribute(at:_:equals:)`); close it with
+    /// `system_close`.
+    package static func openDirectory(_ path: FilePath) throws(SyscallError) -> CInt {
+        try open(path, O_RDONLY | O_DIRECTORY)
+    }
+
     /// Reads a whole file of at most `limit` bytes (sysfs attributes are at most a page).
     package static func readBytes(_ path: FilePath, limit: Int = 1 << 20) throws(SyscallError) -> [UInt8] {
         let fd = try open(path, O_RDONLY)
@@ -58,7 +64,13 @@ package enum Files {
     /// Whether the attribute at `path` (without its trailing newline) is exactly `expected`;
     /// `nil` when it cannot be read. Compares bytes in a stack buffer: no allocation.
     package static func attribute(_ path: String, equals expected: String) -> Bool? {
-        try? withAttributeBytes(path) { bytes in
+        attribute(at: AT_FDCWD, path, equals: expected)
+    }
+
+    /// `attribute(_:equals:)` for a path relative to the open directory `directory` (a scan of
+    /// many devices opens short relative paths instead of resolving the whole path each time).
+    package static func attribute(at directory: CInt, _ path: String, equals expected: String) -> Bool? {
+        try? withAttributeBytes(path, relativeTo: directory) { bytes in
             var expected = expected
             return expected.withUTF8 { $0.elementsEqual(bytes) }
         }
@@ -66,11 +78,11 @@ package enum Files {
 
     /// Calls `body` with the attribute's bytes (trailing newlines removed), read into a stack buffer.
     private static func withAttributeBytes<R>(
-        _ path: String, _ body: (UnsafeRawBufferPointer) -> R
+        _ path: String, relativeTo directory: CInt = AT_FDCWD, _ body: (UnsafeRawBufferPointer) -> R
     ) throws(SyscallError) -> R {
         var fd: CInt = -1
         while true {
-            fd = system_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0)
+            fd = system_openat(directory, path, O_RDONLY | O_CLOEXEC, 0)
             if fd >= 0 { break }
             let error = Errno.current
             if error != .interrupted { throw SyscallError("open", path: FilePath(path), errno: error) }

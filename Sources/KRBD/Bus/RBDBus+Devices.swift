@@ -31,7 +31,11 @@ extension RBDBus {
     /// Every device that maps `spec` (an image can be mapped more than once), by ascending id.
     public func devices(for spec: ImageSpec) throws(RBDError) -> [MappedDevice] {
         var found: [MappedDevice] = []
-        for id in try deviceIDs() where matches(id, Identity(spec)) {
+        let ids = try deviceIDs()
+        guard !ids.isEmpty, let directory = try? Files.openDirectory(devicesDirectory) else { return [] }
+        defer { _ = system_close(directory) }
+        let identity = Identity(spec)
+        for id in ids where matches(id, identity, directory: directory) {
             if let device = try readDevice(id) { found.append(device) }
         }
         return found
@@ -64,14 +68,18 @@ extension RBDBus {
 
     /// Whether device `id` currently maps `identity` (reading as few attributes as possible,
     /// compared in place without building strings).
-    func matches(_ id: Int, _ identity: Identity) -> Bool {
-        guard Files.attribute(attributePath(id, "name"), equals: identity.image) == true,
-            Files.attribute(attributePath(id, "pool"), equals: identity.pool) == true
-        else { return false }
+    /// `directory`, when given, is an open fd of the devices directory: attributes are then
+    /// opened by short relative paths (`<id>/name`).
+    func matches(_ id: Int, _ identity: Identity, directory: CInt? = nil) -> Bool {
+        func equals(_ name: String, _ expected: String) -> Bool? {
+            guard let directory else { return Files.attribute(attributePath(id, name), equals: expected) }
+            return Files.attribute(at: directory, String(id) + "/" + name, equals: expected)
+        }
+        guard equals("name", identity.image) == true, equals("pool", identity.pool) == true else { return false }
         // pool_ns is missing before 4.19: the default namespace then.
         let namespace = identity.namespace ?? ""
-        guard Files.attribute(attributePath(id, "pool_ns"), equals: namespace) ?? namespace.isEmpty else { return false }
-        guard Files.attribute(attributePath(id, "current_snap"), equals: identity.snapshot ?? "-") == true else { return false }
+        guard equals("pool_ns", namespace) ?? namespace.isEmpty else { return false }
+        guard equals("current_snap", identity.snapshot ?? "-") == true else { return false }
         if let fsid = identity.clusterFSID, let actual = attribute(id, "cluster_fsid"), actual != fsid { return false }
         if let imageID = identity.imageID, let actual = attribute(id, "image_id"), actual != imageID { return false }
         return true
