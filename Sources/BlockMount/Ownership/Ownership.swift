@@ -45,6 +45,8 @@ public enum Ownership {
         public var changed = 0
         /// Symlinks left alone.
         public var symlinks = 0
+        /// Device nodes, FIFOs and sockets left alone.
+        public var specialFiles = 0
         /// Mount points of other filesystems below the root that were not entered.
         public var otherMounts = 0
     }
@@ -181,6 +183,12 @@ private final class OwnershipWalker {
                 return
             case S_IFDIR:
                 break
+            case S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK:
+                // Device nodes, FIFOs and sockets a workload left on the volume are not given to
+                // the group: a block node (8:0 is /dev/sda) with group rw would hand the node's
+                // disks to every fsGroup member.
+                report.specialFiles += 1
+                return
             default:
                 if st.st_dev != device {  // a file bind-mounted here from elsewhere
                     report.otherMounts += 1

@@ -63,6 +63,18 @@ import Testing
         #expect(try Self.status(tree.outside) == outsideDirBefore)
     }
 
+    @Test func specialFilesAreNotGivenToTheGroup() throws {
+        let tree = try Self.makeTree()
+        let fifo = tree.dir("vol/sub/pipe")
+        #expect(mkfifo(fifo.string, 0o600) == 0)
+        let before = try Self.status(fifo)
+        let report = try Ownership.apply(root: tree.root, gid: Self.gid, policy: .always)
+        #expect(report.specialFiles == 1)
+        let after = try Self.status(fifo)
+        #expect(after.gid == before.gid && after.mode == before.mode)
+        #expect(try Self.status(tree.dir("vol/sub/b.txt")).gid == Self.gid)
+    }
+
     @Test func onRootMismatchIsConstantTimeOnceApplied() throws {
         let tree = try Self.makeTree()
         _ = try Ownership.apply(root: tree.root, gid: Self.gid, policy: .onRootMismatch)
