@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // JSONEncoder without the ICU-heavy Foundation: keeps krbd's RSS small
+#else
 import Foundation
+#endif
 import KRBD
 
 struct MapCommand: ParsableCommand {
