@@ -61,6 +61,11 @@ package enum Files {
         try withAttributeBytes(path) { bytes in String(decoding: bytes, as: UTF8.self) }
     }
 
+    /// `readAttribute(_:)` for a path relative to the open directory `directory`.
+    package static func readAttribute(at directory: CInt, _ path: String) throws(SyscallError) -> String {
+        try withAttributeBytes(path, relativeTo: directory) { bytes in String(decoding: bytes, as: UTF8.self) }
+    }
+
     /// Whether the attribute at `path` (without its trailing newline) is exactly `expected`;
     /// `nil` when it cannot be read. Compares bytes in a stack buffer: no allocation.
     package static func attribute(_ path: String, equals expected: String) -> Bool? {

@@ -79,7 +79,7 @@ package func redactingSecrets(_ text: String) -> String {
     var rest = Substring(text)
     while let range = rest.firstRange(of: "secret=") {
         out += rest[..<range.upperBound] + "<redacted>"
-        rest = rest[range.upperBound...].drop { $0 != "," && $0 != " " && $0 != "\n" }
+        rest = rest[range.upperBound...].drop { $0 != "," && $0 != " " && $0 != "\n" && $0 != "\t" }
     }
     return out + rest
 }

@@ -115,34 +115,37 @@ extension RBDBus {
     }
 
     /// Every attribute of device `id`; `nil` when it vanished or is not a complete rbd device.
+    /// Opens the device's directory once and reads each attribute relative to it.
     func readDevice(_ id: Int) throws(RBDError) -> MappedDevice? {
         let directory = deviceDirectory(id)
+        guard let fd = try? Files.openDirectory(directory) else { return nil }
+        defer { _ = system_close(fd) }
+        func attribute(_ name: String) -> String? { try? Files.readAttribute(at: fd, name) }
         // The identity attributes must all be there; a missing one means the device vanished
         // (or is not set up yet), and it is skipped.
-        guard let pool = attribute(id, "pool"), let image = attribute(id, "name"),
-            let snap = attribute(id, "current_snap"),
-            let major = attribute(id, "major").flatMap({ UInt32($0) }),
-            let minor = attribute(id, "minor").flatMap({ UInt32($0) })
+        guard let pool = attribute("pool"), let image = attribute("name"),
+            let snap = attribute("current_snap"),
+            let major = attribute("major").flatMap({ UInt32($0) }),
+            let minor = attribute("minor").flatMap({ UInt32($0) })
         else { return nil }
-        let namespace = attribute(id, "pool_ns")
-        let snapID = attribute(id, "snap_id").flatMap { UInt64($0) }
+        let namespace = attribute("pool_ns")
+        let snapID = attribute("snap_id").flatMap { UInt64($0) }
         let device = MappedDevice(
             id: id, pool: pool,
-            poolID: attribute(id, "pool_id").flatMap { UInt64($0) },
+            poolID: attribute("pool_id").flatMap { UInt64($0) },
             namespace: (namespace?.isEmpty ?? true) ? nil : namespace,
             image: image,
-            imageID: attribute(id, "image_id").flatMap { $0.isEmpty ? nil : $0 },
+            imageID: attribute("image_id").flatMap { $0.isEmpty ? nil : $0 },
             snapshot: snap == "-" ? nil : snap,
             snapshotID: snapID == MappedDevice.noSnapshot ? nil : snapID,
-            size: attribute(id, "size").flatMap { UInt64($0) },
+            size: attribute("size").flatMap { UInt64($0) },
             major: major, minor: minor,
-            features: attribute(id, "features").flatMap { RBDFeatures(sysfs: $0) },
-            clientID: attribute(id, "client_id"),
-            clientAddress: attribute(id, "client_addr"),
-            clusterFSID: attribute(id, "cluster_fsid"),
-            parent: (try? Files.readText(directory.appending("parent"), limit: 64 * 1024))
-                .map { $0.hasSuffix("\n") ? String($0.dropLast()) : $0 },
-            configInfo: attribute(id, "config_info").map(Self.redactingSecret),
+            features: attribute("features").flatMap { RBDFeatures(sysfs: $0) },
+            clientID: attribute("client_id"),
+            clientAddress: attribute("client_addr"),
+            clusterFSID: attribute("cluster_fsid"),
+            parent: attribute("parent"),
+            configInfo: attribute("config_info").map(Self.redactingSecret),
             devicePath: deviceNode(id).string)
         // A device removed between the first and the last read would show mixed data; the
         // directory must still be there after the reads.
@@ -151,18 +154,7 @@ extension RBDBus {
     }
 
     /// `text` with every `secret=<value>` replaced by `secret=<redacted>`.
-    static func redactingSecret(_ text: String) -> String {
-        var out = ""
-        var rest = Substring(text)
-        while let range = rest.firstRange(of: "secret=") {
-            out += rest[..<range.upperBound]
-            out += "<redacted>"
-            rest = rest[range.upperBound...]
-            let end = rest.firstIndex(where: { $0 == "," || $0 == " " || $0 == "\n" || $0 == "\t" }) ?? rest.endIndex
-            rest = rest[end...]
-        }
-        return out + rest
-    }
+    static func redactingSecret(_ text: String) -> String { redactingSecrets(text) }
 }
 
 /// What makes a mapping the one that was asked for.
