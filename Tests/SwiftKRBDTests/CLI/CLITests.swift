@@ -1,0 +1,82 @@
+// The `krbd` command as a user runs it (tier 1: fixture sysfs trees through the hidden --sysfs,
+// --dev and --lock-file roots; no root needed): output, one-line errors, stable exit codes, and
+// no byte of a secret on stdout or stderr.
+import Foundation
+import SystemPackage
+import Testing
+
+@testable import KRBD
+
+@Suite struct CLITests {
+    /// The `krbd` binary next to the test bundle (`swift build --build-tests` builds both).
+    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("krbd").path
+
+    func krbd(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build krbd first: swift build --build-tests")
+        return try runTool(Self.binary, arguments)
+    }
+
+    func roots(_ fake: FakeRBDKernel) -> [String] {
+        ["--sysfs", fake.sysfs.string, "--dev", fake.dev.string, "--lock-file", fake.root.appending("krbd.lock").string]
+    }
+
+    @Test func listShowsDevicesAsTableAndJSON() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        fake.addDevice(id: 0, image: "plain")
+        fake.addDevice(id: 3, namespace: "ns1", image: "nsimg", snapshot: "s1")
+        let table = try krbd(["list"] + roots(fake))
+        #expect(table.status == 0)
+        let lines = table.output.split(separator: "\n").map(String.init)
+        #expect(lines.first?.split(separator: " ", omittingEmptySubsequences: true)
+            == ["id", "pool", "namespace", "image", "snap", "device"])
+        #expect(lines.contains { $0.hasPrefix("3 ") && $0.contains("ns1") && $0.contains("nsimg") && $0.contains("s1") })
+        let json = try krbd(["list", "--json"] + roots(fake))
+        let decoded = try JSONDecoder().decode([MappedDevice].self, from: Data(json.output.utf8))
+        #expect(decoded.map(\.id) == [0, 3] && decoded[1].namespace == "ns1")
+    }
+
+    @Test(arguments: [
+        (["map", "rbd/bad name", "--mon", "127.0.0.1"], Int32(10)),
+        (["map", "rbd/img@", "--mon", "127.0.0.1"], 10),
+        (["map", "rbd/img", "--mon", "127.0.0.1", "-o", "bogus=1"], 11),
+        (["map", "rbd/img", "--mon", "127.0.0.1", "-o", "ms_mode=fast"], 11),
+        (["map", "rbd/img", "--mon", "ceph-mon.example"], 12),
+        (["map", "rbd/img", "--mon", "127.0.0.1", "--secret-file", "/nonexistent/krbd-key"], 13),
+        (["map"], 64),
+    ] as [([String], Int32)])
+    func badInputIsOneLineWithAStableCodeAndWritesNothing(_ arguments: [String], _ code: Int32) throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        let result = try krbd(arguments + roots(fake))
+        #expect(result.status == code, "\(result.output)")
+        if code != 64 {
+            #expect(result.output.hasPrefix("krbd: ") && result.output.split(separator: "\n").count == 1, "\(result.output)")
+        }
+        #expect(try dir.read("sys/bus/rbd/add_single_major").isEmpty)
+    }
+
+    @Test func theSecretNeverReachesTheTerminal() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        let keyFile = try dir.write("client.admin.key", testKey + "\n")
+        // This host has no ceph key type (no libceph): add_key fails, the error is typed.
+        let result = try krbd(["map", "rbd/plain", "--mon", "127.0.0.1", "--secret-file", keyFile.string] + roots(fake))
+        #expect(result.status != 0)
+        #expect(!result.output.contains(testKey) && !result.output.contains(String(testKey.prefix(12))), "\(result.output)")
+        let optIn = try krbd(
+            ["map", "rbd/plain", "--mon", "127.0.0.1", "--secret-file", keyFile.string, "--secret-in-request"] + roots(fake))
+        #expect(!optIn.output.contains(testKey), "\(optIn.output)")
+    }
+
+    @Test func unmapOfNothingIsSuccessAndDoctorSpeaksJSON() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        let unmap = try krbd(["unmap", "rbd/plain"] + roots(fake))
+        #expect(unmap.status == 0, "\(unmap.output)")
+        let doctor = try krbd(["doctor", "--json"] + roots(fake))
+        let checks = try JSONDecoder().decode([DoctorCheck].self, from: Data(doctor.output.utf8))
+        #expect(checks.contains { $0.name.contains("rbd") })
+    }
+}
