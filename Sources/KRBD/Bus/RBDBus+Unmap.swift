@@ -45,7 +45,8 @@ extension RBDBus {
     public func unmap(_ spec: ImageSpec, force: Bool = false) throws(RBDError) -> [MappedDevice] {
         try locked("unmap \(spec)") { () throws(RBDError) -> [MappedDevice] in
             var removed: [MappedDevice] = []
-            for device in try devices(for: spec) where matches(device.id, Identity(device)) {
+            // devices(for:) matched each one under this same lock: no second check needed.
+            for device in try devices(for: spec) {
                 if try remove(device.id, force: force, label: "\(device)") == .removed { removed.append(device) }
             }
             return removed

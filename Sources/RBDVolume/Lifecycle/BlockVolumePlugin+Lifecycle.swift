@@ -49,7 +49,10 @@ extension BlockVolumePlugin {
                     return try provider.attach(source, readOnly: spec.readOnly)
                 }
             } catch {
-                if previous == nil { try? journal.remove(key) }
+                if previous == nil {
+                    try? journal.remove(key)
+                    try? Files.removeDirectory(global)  // the empty directory made above
+                }
                 throw VolumeError(.device, "cannot attach \(spec): \(error)", underlying: error)
             }
             // Ours to undo: mapped by this call, or by an earlier attach of ours that was
@@ -72,9 +75,13 @@ extension BlockVolumePlugin {
                     timings: timings)
             } catch {
                 // Never leave a mapping (or a half-written journal) behind a failed attach.
-                _ = try? cleanupMountPoint(global)
+                try? cleanupMountPoint(global)
                 if ours {
                     try? provider.detach(device.identity)
+                    try? journal.remove(key)
+                } else if previous == nil {
+                    // Someone else's mapping, adopted by this call: leave it, but do not keep a
+                    // journal that would let a later detach unmap it.
                     try? journal.remove(key)
                 }
                 throw error
@@ -132,7 +139,7 @@ extension BlockVolumePlugin {
                 do throws(VolumeError) {
                     try applyOwnership(target, gid: fsGroup, timings: &timings)
                 } catch {
-                    _ = try? cleanupMountPoint(target)
+                    try? cleanupMountPoint(target)
                     throw error
                 }
             }
@@ -150,7 +157,7 @@ extension BlockVolumePlugin {
         let target = try workloadPath(podUID: podUID, volumeName: spec.name)
         let timings = try withVolumeLock(key) { () throws(VolumeError) -> PhaseTimings in
             var timings = PhaseTimings()
-            try timings.measure("unmount") { () throws(VolumeError) in _ = try cleanupMountPoint(target) }
+            try timings.measure("unmount") { () throws(VolumeError) in try cleanupMountPoint(target) }
             return timings
         }
         logPhases("tearDown", key: key, timings)
@@ -181,7 +188,7 @@ extension BlockVolumePlugin {
                 record!.phase = .detaching
                 try journal.save(record!)
             }
-            try timings.measure("unmount") { () throws(VolumeError) in _ = try cleanupMountPoint(global) }
+            try timings.measure("unmount") { () throws(VolumeError) in try cleanupMountPoint(global) }
             let identity: Provider.Identity?
             do {
                 identity = try record?.identity ?? provider.existingDevice(source, readOnly: spec.readOnly)?.identity

@@ -25,10 +25,8 @@ extension BlockVolumePlugin {
     }
 
     /// Unmounts `path` if mounted (corrupted too) and removes its empty directory.
-    @discardableResult
-    func cleanupMountPoint(_ path: FilePath) throws(VolumeError) -> Bool {
+    func cleanupMountPoint(_ path: FilePath) throws(VolumeError) {
         try wrap("cannot clean up \(path)") { () throws(MountError) in try mounter.cleanupMountPoint(path) }
-        return true
     }
 
     func mountTable() throws(VolumeError) -> MountTable {
@@ -88,16 +86,5 @@ extension BlockVolumePlugin {
                 try Ownership.apply(root: target, gid: gid, policy: .onRootMismatch)
             }
         }
-    }
-}
-
-extension PhaseTimings {
-    /// Records a phase measured elsewhere.
-    mutating func record(_ name: String, _ duration: Duration) {
-        append({ var t = PhaseTimings(); t.measureNothing(name, duration); return t }())
-    }
-
-    private mutating func measureNothing(_ name: String, _ duration: Duration) {
-        phasesStorage.append(Phase(name: name, duration: duration))
     }
 }

@@ -92,7 +92,7 @@ extension BlockVolumePlugin {
                                     underlying: error)
                             }
                         }
-                        _ = try cleanupMountPoint(global)
+                        try cleanupMountPoint(global)
                         try journal.remove(key)
                         repaired = true
                     }
@@ -101,7 +101,7 @@ extension BlockVolumePlugin {
                     detail = "\(global) is mounted but device \(record.devicePath ?? "?") is gone"
                     if users.isEmpty {
                         if repair {
-                            _ = try cleanupMountPoint(global)
+                            try cleanupMountPoint(global)
                             try journal.remove(key)
                             repaired = true
                         }

@@ -10,8 +10,7 @@ public struct PhaseTimings: Sendable, CustomStringConvertible {
     }
 
     /// The phases, in order.
-    public var phases: [Phase] { phasesStorage }
-    var phasesStorage: [Phase] = []
+    public private(set) var phases: [Phase] = []
 
     /// Creates an empty record.
     public init() {}
@@ -23,12 +22,17 @@ public struct PhaseTimings: Sendable, CustomStringConvertible {
     public mutating func measure<R, E: Error>(_ name: String, _ body: () throws(E) -> R) throws(E) -> R {
         let clock = ContinuousClock()
         let start = clock.now
-        defer { phasesStorage.append(Phase(name: name, duration: start.duration(to: clock.now))) }
+        defer { phases.append(Phase(name: name, duration: start.duration(to: clock.now))) }
         return try body()
     }
 
+    /// Records a phase measured elsewhere (BlockMount's own timings).
+    mutating func record(_ name: String, _ duration: Duration) {
+        phases.append(Phase(name: name, duration: duration))
+    }
+
     /// Appends the phases of another record.
-    public mutating func append(_ other: PhaseTimings) { phasesStorage += other.phases }
+    public mutating func append(_ other: PhaseTimings) { phases += other.phases }
 
     /// `map=95.1ms probe=0.4ms …`
     public var description: String {

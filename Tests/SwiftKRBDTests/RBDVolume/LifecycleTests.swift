@@ -115,6 +115,14 @@ import Testing
         #expect(global.contains("nodev") && global.contains("nosuid"))
     }
 
+    @Test func aFailedMapLeavesNoJournalAndNoDirectory() throws {
+        let missing = VolumeSpec(name: "data", source: LoopVolumeSource(imageFile: dir("no-such.img")))
+        let error = #expect(throws: VolumeError.self) { try plugin.attach(missing) }
+        #expect(error?.code == .device)
+        #expect(plugin.journal.keys().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: plugin.globalPath(key: "loop-no-such.img").string))
+    }
+
     @Test func setUpNeedsAnAttachedVolume() throws {
         let error = #expect(throws: VolumeError.self) { try plugin.setUp(spec, podUID: "p") }
         #expect(error?.code == .notAttached && error?.message.contains("no device is mounted at") == true)
