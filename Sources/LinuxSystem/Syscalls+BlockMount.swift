@@ -20,6 +20,18 @@ package func system_pread(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _
     return pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
 }
 
+/// posix_fadvise(2) with the syscall convention of the other wrappers: 0, or -1 with `errno`
+/// set (glibc's posix_fadvise returns the error number instead).
+package func system_posix_fadvise(_ fd: CInt, _ offset: Int64, _ length: Int64, _ advice: CInt) -> CInt {
+    if let r = mockedCall("posix_fadvise", fd: fd, ["offset=\(offset)", "length=\(length)", "advice=\(advice)"]) {
+        return CInt(r)
+    }
+    let rc = posix_fadvise(fd, off_t(offset), off_t(length), advice)
+    if rc == 0 { return 0 }
+    errno = rc
+    return -1
+}
+
 /// statvfs(3) (statfs(2) underneath); `f_flag` carries the mount's ST_* flags.
 package func system_statvfs(_ path: String, _ buffer: inout statvfs) -> CInt {
     if let r = mockedCall("statvfs", path: path) { return CInt(r) }

@@ -57,6 +57,7 @@ public struct BlockProbe: Sendable {
     /// - Throws: `MountError` `.notBlockDevice` (neither a block device nor a regular file),
     ///   `.probeFailed` (open(2), pread(2) or libblkid failed; the errno is kept).
     /// - Touches: open(2) `O_RDONLY|O_CLOEXEC` of `device`, fstat(2), ioctl(BLKGETSIZE64),
+    ///   posix_fadvise(2) `WILLNEED` of the ranges libblkid reads (block devices only),
     ///   pread(2), and libblkid's own reads on that fd.
     public static func probe(_ device: FilePath) throws(MountError) -> BlockProbe {
         let fd = system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC)
@@ -67,7 +68,8 @@ public struct BlockProbe: Sendable {
                     + "Check that the device exists and is attached", path: device, cause: cause)
         }
         defer { _ = system_close(fd) }
-        let size = try deviceSize(fd, device)
+        let (size, isBlockDevice) = try deviceSize(fd, device)
+        if isBlockDevice { prefetch(fd, size: size, Self.signatureRanges) }
 
         let probe = try BlkidProbe(fd: fd, size: size, device: device)
         let rc = probe.safeProbe()
@@ -90,6 +92,7 @@ public struct BlockProbe: Sendable {
             // No signature is not proof of blankness: data libblkid does not know (a filesystem
             // with a zeroed superblock, a database, a damaged LUKS header) must never be formatted.
             // A fresh image reads as zeros; anything else is unknown data.
+            if isBlockDevice { prefetch(fd, size: size, Self.zeroCheckRanges) }
             result = try readsAsZeros(fd, size: size, device: device) ? .blank : .unknownData(type: nil)
         case -2:
             // Ambivalent: several signatures that contradict each other. Never blank.
@@ -103,8 +106,34 @@ public struct BlockProbe: Sendable {
         return BlockProbe(device: device, result: result, size: size)
     }
 
-    /// The size of the open device or file.
-    private static func deviceSize(_ fd: CInt, _ device: FilePath) throws(MountError) -> UInt64 {
+    /// Where libblkid's superblock and partition probes read (offsets from the start when
+    /// non-negative, from the end when negative; lengths in bytes): the first 516 KiB (most
+    /// superblocks, the MBR and GPT header), single pages at 1, 2 and 4 MiB (older superblocks)
+    /// and the last 2 MiB (RAID/LVM/GPT backups and other end-of-device signatures).
+    static let signatureRanges: [(offset: Int64, length: Int64)] = [
+        (0, 516 << 10), (1 << 20, 4096), (2 << 20, 4096), (4 << 20, 4096), (-(2 << 20), 2 << 20),
+    ]
+
+    /// What the blank check reads beyond `signatureRanges`: the rest of the first MiB (the last
+    /// MiB is inside the signature ranges' tail).
+    static let zeroCheckRanges: [(offset: Int64, length: Int64)] = [(516 << 10, (1 << 20) - (516 << 10))]
+
+    /// Asks the kernel to read `ranges` into the device's page cache now, all at once
+    /// (posix_fadvise `WILLNEED`, asynchronous): the probe's many small reads then come from
+    /// memory instead of one network round trip each. On an RBD image this cuts the probe by
+    /// two thirds (see README, Numbers). Advice only: a failure is ignored, and whatever was
+    /// not prefetched is read as usual.
+    private static func prefetch(_ fd: CInt, size: UInt64, _ ranges: [(offset: Int64, length: Int64)]) {
+        let size = Int64(clamping: size)
+        for range in ranges {
+            let start = max(0, range.offset < 0 ? size + range.offset : range.offset)
+            let length = min(range.length, size - start)
+            if length > 0 { _ = system_posix_fadvise(fd, start, length, POSIX_FADV_WILLNEED) }
+        }
+    }
+
+    /// The size of the open device or file, and whether it is a block device.
+    private static func deviceSize(_ fd: CInt, _ device: FilePath) throws(MountError) -> (UInt64, Bool) {
         var st = stat()
         if system_fstat(fd, &st) != 0 {
             throw MountError(.probeFailed, "cannot stat \(device)", path: device,
@@ -112,14 +141,14 @@ public struct BlockProbe: Sendable {
         }
         switch st.st_mode & S_IFMT {
         case S_IFREG:
-            return UInt64(st.st_size)
+            return (UInt64(st.st_size), false)
         case S_IFBLK:
             var bytes: UInt64 = 0
             if system_ioctl(fd, CSUPPORT_BLKGETSIZE64, &bytes) != 0 {
                 throw MountError(.probeFailed, "cannot read the size of \(device)", path: device,
                                  cause: SyscallError("ioctl(BLKGETSIZE64)", path: device, errno: .current))
             }
-            return bytes
+            return (bytes, true)
         default:
             throw MountError(.notBlockDevice, "\(device) is neither a block device nor an image file",
                              path: device)
