@@ -84,18 +84,37 @@ public struct Formatter: Sendable {
     public func format(
         device: FilePath, fsType: String, options: [String] = [], readOnly: Bool = false
     ) throws(MountError) -> Result {
+        try format(device: device, fsType: fsType, options: options, readOnly: readOnly, probedBlank: nil, verify: true)
+    }
+
+    /// `format`, for a caller that has just probed the device blank (`probedBlank`: the queue's
+    /// mark taken before that probe) and mounts it right after (`verify: false`: mount(2) of
+    /// `fsType` checks what mkfs made, so no probe follows mkfs).
+    ///
+    /// The probe under the slot is skipped only when no mkfs of this process ran or started
+    /// between the mark and the slot (the caller's probe is then as fresh as a new one);
+    /// otherwise the device is probed again as `format` does.
+    func format(
+        device: FilePath, fsType: String, options: [String], readOnly: Bool, probedBlank: FormatQueue.Mark?,
+        verify: Bool, queue: FormatQueue = .shared
+    ) throws(MountError) -> Result {
         // The type becomes a program name (mkfs.<type>): letters and digits only.
         guard !fsType.isEmpty, fsType.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) }) else {
             throw MountError(.invalidOptions, "\"\(fsType)\" is not a filesystem type (ext4, xfs, …)", path: device)
         }
         let clock = ContinuousClock()
         let queued = clock.now
-        try FormatQueue.shared.acquire(timeout: queueTimeout, device: device)
-        defer { FormatQueue.shared.release() }
+        let grantsBefore = try queue.acquire(timeout: queueTimeout, device: device)
+        defer { queue.release() }
         let start = clock.now
         let queueWait = start - queued
 
-        let before = try BlockProbe.probe(device).result
+        let before: ProbeResult
+        if let mark = probedBlank, mark.idle, mark.grants == grantsBefore {
+            before = .blank
+        } else {
+            before = try BlockProbe.probe(device).result
+        }
         switch before {
         case .filesystem(let type, _, _):
             return Result(outcome: .existing(type: type), before: before, after: before,
@@ -127,6 +146,10 @@ public struct Formatter: Sendable {
             throw MountError(.formatFailed, "mkfs.\(fsType) on \(device) \(why): \(String(run.output.suffix(400)))",
                              path: device)
         }
+        guard verify else {
+            return Result(outcome: .formatted, before: before, after: .filesystem(type: fsType, uuid: nil, label: nil),
+                          queueWait: queueWait, duration: clock.now - start)
+        }
         let after = try BlockProbe.probe(device).result
         guard after.filesystemType == fsType else {
             throw MountError(.formatFailed, "mkfs.\(fsType) on \(device) succeeded but the device now shows \(after)",
@@ -146,6 +169,21 @@ final class FormatQueue: Sendable {
         var active = 0
         var nextTicket: UInt64 = 0
         var waiting: [UInt64] = []
+        /// Slots granted so far.
+        var grants: UInt64 = 0
+    }
+
+    /// The queue's state at one moment, to tell later whether any mkfs ran or started since.
+    struct Mark: Sendable, Hashable {
+        /// Slots granted before the mark.
+        var grants: UInt64
+        /// No mkfs ran and none waited at the mark.
+        var idle: Bool
+    }
+
+    /// The queue now.
+    func mark() -> Mark {
+        state.withLock { Mark(grants: $0.grants, idle: $0.active == 0 && $0.waiting.isEmpty) }
     }
 
     private let state: Mutex<State>
@@ -160,8 +198,10 @@ final class FormatQueue: Sendable {
     /// How many runs hold a slot now.
     var active: Int { state.withLock { $0.active } }
 
-    /// Waits for a slot (polling; mkfs takes far longer than the pause) until `timeout`.
-    func acquire(timeout: Duration, device: FilePath) throws(MountError) {
+    /// Waits for a slot (polling; mkfs takes far longer than the pause) until `timeout`;
+    /// returns how many slots were granted before this one.
+    @discardableResult
+    func acquire(timeout: Duration, device: FilePath) throws(MountError) -> UInt64 {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         let ticket = state.withLock { s in
@@ -171,13 +211,14 @@ final class FormatQueue: Sendable {
         }
         var pause: UInt32 = 1_000
         while true {
-            let granted = state.withLock { s in
-                guard s.waiting.first == ticket, s.active < s.limit else { return false }
+            let granted = state.withLock { s -> UInt64? in
+                guard s.waiting.first == ticket, s.active < s.limit else { return nil }
+                defer { s.grants += 1 }
                 s.waiting.removeFirst()
                 s.active += 1
-                return true
+                return s.grants
             }
-            if granted { return }
+            if let granted { return granted }
             if clock.now >= deadline {
                 state.withLock { $0.waiting.removeAll { $0 == ticket } }
                 throw MountError(.formatFailed, "gave up waiting \(timeout) for a mkfs slot to format \(device) "

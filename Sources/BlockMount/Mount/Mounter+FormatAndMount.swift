@@ -25,7 +25,7 @@ public struct FormatAndMountResult: Sendable {
         public var probe: Duration = .zero
         /// Waiting for a free mkfs slot (`Formatter.concurrencyLimit`).
         public var formatQueue: Duration = .zero
-        /// mkfs and the probe after it.
+        /// mkfs (and a probe under the mkfs slot when another mkfs ran since the first probe).
         public var format: Duration = .zero
         /// mount(2).
         public var mount: Duration = .zero
@@ -91,6 +91,7 @@ extension Mounter {
         }
 
         var start = clock.now
+        let mark = FormatQueue.shared.mark()
         let probe = try BlockProbe.probe(device).result
         timings.probe = clock.now - start
         let mountType: String
@@ -100,8 +101,12 @@ extension Mounter {
             mountType = type
             outcome = .mountedExisting
         case .blank, .partitionTable, .unknownData:
-            // The formatter probes again under its slot and refuses anything but blank.
-            let result = try formatter.format(device: device, fsType: fsType, options: formatOptions, readOnly: readOnly)
+            // Under its slot the formatter probes again (unless this probe is still fresh: blank
+            // and no mkfs of this process since) and refuses anything but blank. mount(2) of
+            // fsType below checks what mkfs made.
+            let result = try formatter.format(
+                device: device, fsType: fsType, options: formatOptions, readOnly: readOnly,
+                probedBlank: probe == .blank ? mark : nil, verify: false)
             timings.formatQueue = result.queueWait
             timings.format = result.duration
             switch result.outcome {
@@ -115,7 +120,13 @@ extension Mounter {
         }
 
         start = clock.now
-        try mount(device: device, target: target, fsType: mountType, options: mountOptions, readOnly: readOnly)
+        do {
+            try mount(device: device, target: target, fsType: mountType, options: mountOptions, readOnly: readOnly)
+        } catch where outcome == .formattedAndMounted {
+            var error = error
+            error.message = "mkfs.\(fsType) on \(device) exited 0, but mounting the new filesystem failed: " + error.message
+            throw error
+        }
         timings.mount = clock.now - start
         return FormatAndMountResult(outcome: outcome, probe: probe, fsType: mountType, requestedType: fsType,
                                     timings: timings)

@@ -191,3 +191,59 @@ import Testing
         #expect(Formatter.concurrencyLimit == 2)
     }
 }
+
+/// formatAndMount's first probe stands in for the formatter's own only while no other mkfs of
+/// the process could have touched the device since.
+@Suite struct BlockMountFormatterFreshProbeTests {
+    @Test func aFreshBlankProbeIsNotRepeatedAndMkfsIsNotReprobed() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("blank.img"), mebibytes: 32)
+        let queue = FormatQueue(limit: 2)
+        let mark = queue.mark()
+        #expect(try BlockProbe.probe(image).result == .blank)
+        let result = try MockingDriver.with { driver in
+            let result = try Formatter().format(
+                device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
+            #expect(driver.calls("openat", pathContains: "blank.img").isEmpty, "no probe before or after mkfs")
+            #expect(driver.calls("posix_spawn").count == 1)
+            return result
+        }
+        #expect(result.outcome == .formatted && result.before == .blank)
+        #expect(try BlockProbe.probe(image).result.filesystemType == "ext4")
+    }
+
+    @Test func anMkfsSinceTheProbeForcesANewProbe() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("raced.img"), mebibytes: 32)
+        let queue = FormatQueue(limit: 2)
+        let mark = queue.mark()
+        #expect(try BlockProbe.probe(image).result == .blank)
+        // Another formatter of this process wins the device between our probe and our slot.
+        try queue.acquire(timeout: .seconds(1), device: image)
+        try sh("mkfs.ext4 -q -F '\(image)'")
+        queue.release()
+        try MockingDriver.with { driver in
+            let result = try Formatter().format(
+                device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
+            #expect(result.outcome == .existing(type: "ext4"))
+            #expect(!driver.calls("openat", pathContains: "raced.img").isEmpty, "the device was probed again")
+            #expect(driver.calls("posix_spawn").isEmpty, "the other formatter's filesystem is kept")
+        }
+    }
+
+    @Test func aBusyQueueAtTheProbeForcesANewProbe() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("busy.img"), mebibytes: 32)
+        let queue = FormatQueue(limit: 2)
+        try queue.acquire(timeout: .seconds(1), device: "/dev/other")
+        let mark = queue.mark()
+        #expect(!mark.idle)
+        queue.release()
+        try MockingDriver.with { driver in
+            let result = try Formatter().format(
+                device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
+            #expect(result.outcome == .formatted)
+            #expect(!driver.calls("openat", pathContains: "busy.img").isEmpty, "probed again under the slot")
+        }
+    }
+}
