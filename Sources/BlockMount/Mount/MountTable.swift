@@ -88,19 +88,7 @@ public struct MountTable: Sendable {
     /// - Throws: `MountError` `.mountTableUnreadable` when libmount fails on the text.
     /// - Touches: nothing outside the process (`fmemopen` + `mnt_table_parse_stream`).
     public init(parsing text: String) throws(MountError) {
-        entries = []
-        if text.isEmpty { return }
-        let table = try LibmountTable()
-        var bytes = Array(text.utf8)
-        let rc: CInt = bytes.withUnsafeMutableBytes { raw -> CInt in
-            guard let stream = fmemopen(raw.baseAddress, raw.count, "r") else { return -1 }
-            defer { fclose(stream) }
-            return mnt_table_parse_stream(table.handle, stream, "mountinfo")
-        }
-        if rc != 0 {
-            throw MountError(.mountTableUnreadable, "libmount could not parse the mountinfo text")
-        }
-        entries = table.entries()
+        entries = try LibmountTable(parsing: Array(text.utf8), path: nil).entries()
     }
 
     /// Reads and parses `<proc>/self/mountinfo`.
@@ -142,6 +130,33 @@ public struct MountTable: Sendable {
         return entries.filter { $0.target.starts(with: path) }
     }
 
+    /// ``references(to:)`` of the current mount table, without copying the table into Swift
+    /// values: libmount parses `<proc>/self/mountinfo` and only the references found are
+    /// materialized (detach asks this on every call; most tables hold dozens of mounts and the
+    /// volume has none or a few binds).
+    ///
+    /// - Throws: `MountError` `.mountTableUnreadable`.
+    /// - Touches: open(2)/read(2) of `<proc>/self/mountinfo`.
+    public static func references(to globalPath: FilePath, proc: FilePath = "/proc") throws(MountError) -> [MountEntry] {
+        let path = proc.appending("self/mountinfo")
+        let text: [UInt8]
+        do {
+            text = try Files.readBytes(path, limit: 64 << 20)
+        } catch {
+            throw MountError(.mountTableUnreadable, "cannot read \(path); is /proc mounted?", path: path, cause: error)
+        }
+        let table = try LibmountTable(parsing: text, path: path)
+        let target = globalPath.lexicallyNormalized().string
+        func isTarget(_ fs: OpaquePointer) -> Bool { mnt_fs_get_target(fs).map { strcmp($0, target) == 0 } ?? false }
+        guard let global = table.last(where: isTarget) else { return [] }
+        let device = mnt_fs_get_devno(global)
+        let root = FilePath(mnt_fs_get_root(global).map { String(cString: $0) } ?? "/")
+        return table.entries { fs in
+            mnt_fs_get_devno(fs) == device && !isTarget(fs)
+                && FilePath(mnt_fs_get_root(fs).map { String(cString: $0) } ?? "/").starts(with: root)
+        }
+    }
+
     /// The other places the mount at `globalPath` is visible: mounts of the same device whose
     /// root is the global mount's root or below it, at other targets (bind mounts of it, as
     /// mount-utils' `GetMountRefs`). Empty when nothing is mounted at `globalPath`.
@@ -165,16 +180,50 @@ final class LibmountTable {
         self.handle = handle
     }
 
+    /// A table parsed from mountinfo bytes read from `path` (named in errors; `nil` for text).
+    convenience init(parsing bytes: [UInt8], path: FilePath?) throws(MountError) {
+        try self.init()
+        if bytes.isEmpty { return }
+        var bytes = bytes
+        let rc: CInt = bytes.withUnsafeMutableBytes { raw -> CInt in
+            guard let stream = fmemopen(raw.baseAddress, raw.count, "r") else { return -1 }
+            defer { fclose(stream) }
+            return mnt_table_parse_stream(handle, stream, "mountinfo")
+        }
+        if rc != 0 {
+            throw MountError(
+                .mountTableUnreadable, "libmount could not parse " + (path.map { "\($0)" } ?? "the mountinfo text"), path: path)
+        }
+    }
+
     deinit { mnt_unref_table(handle) }
 
-    /// Copies every entry out of the table into Swift values.
-    func entries() -> [MountEntry] {
-        guard let iterator = mnt_new_iter(Int32(MNT_ITER_FORWARD)) else { return [] }
+    /// Calls `body` with every libmount fs of the table, in order, until it returns `false`.
+    func forEach(_ body: (OpaquePointer) -> Bool) {
+        guard let iterator = mnt_new_iter(Int32(MNT_ITER_FORWARD)) else { return }
         defer { mnt_free_iter(iterator) }
-        var result: [MountEntry] = []
         var fs: OpaquePointer?
-        func text(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
         while mnt_table_next_fs(handle, iterator, &fs) == 0, let fs {
+            if !body(fs) { return }
+        }
+    }
+
+    /// The last fs for which `predicate` holds (the top one, for a target).
+    func last(where predicate: (OpaquePointer) -> Bool) -> OpaquePointer? {
+        var found: OpaquePointer?
+        forEach { fs in
+            if predicate(fs) { found = fs }
+            return true
+        }
+        return found
+    }
+
+    /// Copies the entries `include` selects (every entry by default) into Swift values.
+    func entries(_ include: (OpaquePointer) -> Bool = { _ in true }) -> [MountEntry] {
+        var result: [MountEntry] = []
+        func text(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
+        forEach { fs in
+            guard include(fs) else { return true }
             result.append(
                 MountEntry(
                     id: Int(mnt_fs_get_id(fs)),
@@ -187,6 +236,7 @@ final class LibmountTable {
                     vfsOptions: text(mnt_fs_get_vfs_options(fs)) ?? "",
                     fsOptions: text(mnt_fs_get_fs_options(fs)) ?? "",
                     optionalFields: text(mnt_fs_get_optional_fields(fs)) ?? ""))
+            return true
         }
         return result
     }

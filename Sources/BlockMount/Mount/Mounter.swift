@@ -112,15 +112,16 @@ public struct Mounter: Sendable {
     /// turns read-only and not the superblock under the global mount; the kernel refuses to
     /// clear the source's locked flags (util-linux#1705, kubernetes#118457), so they are kept.
     /// A failed remount or verification undoes the bind: never a writable bind where
-    /// read-only was asked. Give `target` without symlinks: mountinfo shows canonical paths,
-    /// and the verification looks the target up there.
+    /// read-only was asked. The verification asks the kernel about `target` itself (statx
+    /// mount root, statvfs flags), not the mount table.
     ///
     /// - Returns: which path made the bind.
     /// - Throws: `MountError` `.mountFailed` (a call refused; the bind is undone),
-    ///   `.bindVerificationFailed` (mountinfo does not show the target, or shows it writable
-    ///   where read-only was asked; the bind is undone), `.mountTableUnreadable`.
-    /// - Touches: statvfs(3) of `source`, open_tree(2), mount_setattr(2), move_mount(2) or
-    ///   mount(2), umount2(2) on failure, `<proc>/self/mountinfo`.
+    ///   `.bindVerificationFailed` (the target is not a mount point afterwards, or is writable
+    ///   where read-only was asked; the bind is undone), `.mountTableUnreadable` (kernels
+    ///   before 5.8 only).
+    /// - Touches: statvfs(3) of `source` and `target`, open_tree(2), mount_setattr(2),
+    ///   move_mount(2) or mount(2), statx(2), umount2(2) on failure; mountinfo before 5.8.
     @discardableResult
     public func bind(source: FilePath, target: FilePath, readOnly: Bool) throws(MountError) -> BindMethod {
         var method = BindMethod.twoStep
@@ -198,7 +199,45 @@ public struct Mounter: Sendable {
         }
     }
 
+    /// The bind must be the mount at `target` now, read-only when asked. Asked of the kernel
+    /// about `target` itself: statx(2) `STATX_ATTR_MOUNT_ROOT` and the mount's own flags from
+    /// statvfs(3) (`ST_RDONLY` includes the per-mount read-only flag); kernels before 5.8 do not
+    /// report the attribute, and the mount table decides there. A failed check undoes the bind.
     private func verifyBind(target: FilePath, readOnly: Bool) throws(MountError) {
+        var sx = statx()
+        let flags = AT_SYMLINK_NOFOLLOW | CSUPPORT_AT_NO_AUTOMOUNT
+        if system_statx(AT_FDCWD, target.string, flags, UInt32(STATX_TYPE), &sx) != 0 {
+            let cause = SyscallError("statx", path: target, errno: .current)
+            undoBind(target)
+            throw MountError(.bindVerificationFailed, "cannot stat the bind at \(target); it was undone",
+                             path: target, cause: cause)
+        }
+        let mountRoot = UInt64(STATX_ATTR_MOUNT_ROOT)
+        guard sx.stx_attributes_mask & mountRoot != 0 else {
+            return try verifyBindInMountTable(target: target, readOnly: readOnly)
+        }
+        guard sx.stx_attributes & mountRoot != 0 else {
+            undoBind(target)
+            throw MountError(.bindVerificationFailed, "\(target) is not a mount point after the bind", path: target)
+        }
+        guard readOnly else { return }
+        var vfs = statvfs()
+        if system_statvfs(target.string, &vfs) != 0 {
+            let cause = SyscallError("statvfs", path: target, errno: .current)
+            undoBind(target)
+            throw MountError(.bindVerificationFailed, "cannot read the flags of the bind at \(target); it was undone",
+                             path: target, cause: cause)
+        }
+        if UInt(vfs.f_flag) & UInt(ST_RDONLY) == 0 {
+            undoBind(target)
+            throw MountError(
+                .bindVerificationFailed, "the bind at \(target) came out writable where read-only was "
+                    + "asked; it was undone", path: target)
+        }
+    }
+
+    /// `verifyBind` by mountinfo (kernels before 5.8): the top mount at `target`, `ro` when asked.
+    private func verifyBindInMountTable(target: FilePath, readOnly: Bool) throws(MountError) {
         let table: MountTable
         do {
             table = try mountTable()

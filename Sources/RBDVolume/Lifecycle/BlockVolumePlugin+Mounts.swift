@@ -35,7 +35,9 @@ extension BlockVolumePlugin {
 
     /// Workload paths bind-mounted from `global` (same device and root, other target).
     func workloadMounts(of global: FilePath) throws(VolumeError) -> [FilePath] {
-        try mountTable().references(to: global).map(\.target)
+        try wrap("cannot read the mount table") { () throws(MountError) in
+            try MountTable.references(to: global, proc: host.proc).map(\.target)
+        }
     }
 
     func formatAndMount(

@@ -104,10 +104,31 @@ import Testing
         MockingDriver.with { driver in
             driver.on("mount") { _ in .succeed(0) }
             driver.on("umount2") { _ in .succeed(0) }
+            driver.on("statx") { _ in .succeed(0) }  // a kernel without STATX_ATTR_MOUNT_ROOT: mountinfo decides
             #expect {
                 try Mounter(proc: proc, bindStrategy: .twoStep).bind(source: dir.path, target: target, readOnly: true)
             } throws: { ($0 as! MountError).code == .bindVerificationFailed }
             #expect(driver.calls("umount2", pathContains: target.string).count == 1)
+        }
+    }
+
+    /// On a kernel that reports mount roots, the bind is checked on the target itself: a mount
+    /// call that "succeeded" without a mount appearing there is caught and undone.
+    @Test func bindThatDidNotLandIsCaughtByStatx() throws {
+        let dir = try TemporaryDirectory()
+        let target = dir("vol")
+        try Files.makeDirectories(target)
+        MockingDriver.with { driver in
+            driver.on("mount") { _ in .succeed(0) }
+            driver.on("umount2") { _ in .succeed(0) }
+            #expect {
+                try Mounter(bindStrategy: .twoStep).bind(source: dir.path, target: target, readOnly: false)
+            } throws: { error in
+                let error = error as! MountError
+                return error.code == .bindVerificationFailed && error.message.contains("not a mount point")
+            }
+            #expect(driver.calls("umount2", pathContains: target.string).count == 1)
+            #expect(driver.calls("statvfs").isEmpty, "a read-write bind needs no flag check")
         }
     }
 
@@ -121,6 +142,7 @@ import Testing
         try MockingDriver.with { driver in
             driver.fail("open_tree", with: .noFunction)
             driver.on("mount") { _ in .succeed(0) }
+            driver.on("statx") { _ in .succeed(0) }  // a kernel without STATX_ATTR_MOUNT_ROOT: mountinfo decides
             let method = try Mounter(proc: proc).bind(source: dir.path, target: target, readOnly: true)
             #expect(method == .twoStep)
             #expect(driver.calls("mount").count == 2)
@@ -140,6 +162,7 @@ import Testing
             driver.on("open_tree") { _ in .succeed(900) }
             driver.on("mount_setattr") { _ in .succeed(0) }
             driver.on("move_mount") { _ in .succeed(0) }
+            driver.on("statx") { _ in .succeed(0) }  // a kernel without STATX_ATTR_MOUNT_ROOT: mountinfo decides
             #expect(try Mounter(proc: proc).bind(source: dir.path, target: target, readOnly: true) == .atomic)
             let order = driver.trace.map(\.name).filter { ["open_tree", "mount_setattr", "move_mount", "mount"].contains($0) }
             #expect(order == ["open_tree", "mount_setattr", "move_mount"])
