@@ -74,7 +74,7 @@ struct WorkloadOptions: ParsableArguments {
 func bootstrapLogging(verbose: Bool) {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = verbose ? .info : .warning
+        handler.logLevel = verbose ? .debug : .warning
         return handler
     }
 }

@@ -62,9 +62,10 @@ extension BlockVolumePlugin {
             record.devicePath = device.path.string
             record.major = device.major
             record.minor = device.minor
-            record.phase = .mapped
+            // The identity is written with the mounted phase (one journal write less per
+            // attach): until then the `attaching` record marks the mapping as this volume's,
+            // and the next attach adopts it or a detach finds it by its spec.
             do throws(VolumeError) {
-                try journal.save(record)
                 let outcome = try formatAndMount(device: device, spec: spec, at: global, timings: &timings)
                 record.phase = .mounted
                 record.formattedHere = record.formattedHere || outcome.formatted

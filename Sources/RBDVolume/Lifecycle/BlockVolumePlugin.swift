@@ -158,9 +158,12 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
         }
     }
 
+    /// One `debug` line per operation with its phases; nothing is built when debug is off.
     func logPhases(_ operation: String, key: String, _ timings: PhaseTimings) {
+        let logger = host.logger
+        guard logger.logLevel <= .debug else { return }
         var metadata: Logger.Metadata = ["volume": .string(key), "total": .string(PhaseTimings.milliseconds(timings.total))]
         for phase in timings.phases { metadata[phase.name] = .string(PhaseTimings.milliseconds(phase.duration)) }
-        host.logger.info("\(operation) done", metadata: metadata)
+        logger.debug("\(operation) done", metadata: metadata)
     }
 }

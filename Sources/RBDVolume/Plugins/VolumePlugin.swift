@@ -41,7 +41,8 @@ public struct VolumeHost: Sendable {
     public var rootDirectory: FilePath
     /// The proc filesystem (mount table).
     public var proc: FilePath
-    /// Where operations log their phases and timings; secrets never reach it.
+    /// Where operations log their phases and timings (level `debug`: the results carry the
+    /// same timings, and a log line costs more than a syscall); secrets never reach it.
     public var logger: Logger
 
     /// Creates a host description; the defaults are a Kubernetes node's.
