@@ -150,17 +150,28 @@ struct AttachBench {
         result.request = try request(attachedAt: first.device)
         try oursDetach(image)
         let request = Self.request(result.request, image: image)
+        // The variants take turns going first, as in MapBench.
+        let variants: [() throws -> Void] = [
+            {
+                var phases: [PhaseTimings.Phase] = []
+                result.attach.ours.append(try seconds { phases = try oursAttach(image).phases })
+                for phase in phases { result.phases[phase.name, default: []].append(phase.duration.seconds) }
+                result.detach.ours.append(try seconds { try oursDetach(image) })
+            },
+            {
+                var volume: BareVolume?
+                result.attach.floor.append(try seconds { volume = try floorAttach(image, request: request) })
+                result.detach.floor.append(try seconds { try floorDetach(volume!) })
+            },
+            {
+                var volume: BareVolume?
+                result.attach.cli.append(try seconds { volume = try cliAttach(image) })
+                result.detach.cli.append(try seconds { try cliDetach(volume!) })
+            },
+        ]
         for run in 1...runs {
             progress("attach formatted: run \(run)/\(runs)")
-            var phases: [PhaseTimings.Phase] = []
-            result.attach.ours.append(try seconds { phases = try oursAttach(image).phases })
-            for phase in phases { result.phases[phase.name, default: []].append(phase.duration.seconds) }
-            result.detach.ours.append(try seconds { try oursDetach(image) })
-            var volume: BareVolume?
-            result.attach.floor.append(try seconds { volume = try floorAttach(image, request: request) })
-            result.detach.floor.append(try seconds { try floorDetach(volume!) })
-            result.attach.cli.append(try seconds { volume = try cliAttach(image) })
-            result.detach.cli.append(try seconds { try cliDetach(volume!) })
+            for turn in 0..<variants.count { try variants[(run - 1 + turn) % variants.count]() }
         }
         return result
     }
@@ -170,20 +181,31 @@ struct AttachBench {
     func blank(_ images: [String], runs: Int, request: String) throws -> Samples {
         var samples = Samples()
         var images = images[...]
+        // The variants take turns going first, as in MapBench; each takes the next fresh image.
+        let variants: [() throws -> Void] = [
+            {
+                let ours = images.removeFirst()
+                var formatted = false
+                samples.ours.append(try seconds { formatted = try oursAttach(ours).formatted })
+                guard formatted else { throw BenchError("\(ours) was not blank") }
+                try oursDetach(ours)
+            },
+            {
+                let floorImage = images.removeFirst()
+                var volume: BareVolume?
+                samples.floor.append(try seconds { volume = try floorAttach(floorImage, request: Self.request(request, image: floorImage)) })
+                try floorDetach(volume!)
+            },
+            {
+                let cliImage = images.removeFirst()
+                var volume: BareVolume?
+                samples.cli.append(try seconds { volume = try cliAttach(cliImage) })
+                try floorDetach(volume!)
+            },
+        ]
         for run in 1...runs {
             progress("attach blank: run \(run)/\(runs)")
-            let ours = images.removeFirst()
-            var formatted = false
-            samples.ours.append(try seconds { formatted = try oursAttach(ours).formatted })
-            guard formatted else { throw BenchError("\(ours) was not blank") }
-            try oursDetach(ours)
-            let floorImage = images.removeFirst()
-            var volume: BareVolume?
-            samples.floor.append(try seconds { volume = try floorAttach(floorImage, request: Self.request(request, image: floorImage)) })
-            try floorDetach(volume!)
-            let cliImage = images.removeFirst()
-            samples.cli.append(try seconds { volume = try cliAttach(cliImage) })
-            try floorDetach(volume!)
+            for turn in 0..<variants.count { try variants[(run - 1 + turn) % variants.count]() }
         }
         return samples
     }

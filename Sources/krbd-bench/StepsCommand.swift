@@ -1,0 +1,62 @@
+// `krbd-bench steps`: what each internal step of attach/detach costs on this machine (median of
+// in-process repetitions), to see where ours spends the time beyond the kernel's work. A
+// profile, not a comparison: it prints no ratio.
+import ArgumentParser
+import BlockMount
+import KRBD
+import LinuxSystem
+import Logging
+import RBDVolume
+import SystemPackage
+
+struct StepsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "steps",
+        abstract: "Time the internal steps of attach and detach on the real rbd.ko (run it inside scripts/sandbox).")
+
+    @Option(help: "Repetitions per step (median).")
+    var repeats = 30
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let cluster = try Cluster.fromEnvironment()
+        let attach = try AttachBench(cluster: cluster)
+        let spec = try attach.spec("vol0")
+        let plugin = attach.plugin
+        _ = try attach.oursAttach("vol0")
+        defer { try? attach.oursDetach("vol0") }
+        let key = try plugin.key(for: spec)
+        let global = plugin.globalPath(key: key)
+        let journal = plugin.journal
+        guard let record = try journal.load(key) else { throw BenchError("no journal for \(key)") }
+        let mounter = Mounter()
+        let bus = RBDBus()
+        guard let device = try bus.mappedDevices().first else { throw BenchError("nothing mapped") }
+        let logger = Logger(label: "steps")
+
+        var table = MarkdownTable("step", "median", "min")
+        func step(_ name: String, _ body: () throws -> Void) throws {
+            var samples: [Double] = []
+            for _ in 0..<repeats { samples.append(try seconds(body)) }
+            table.add(name, human(median(samples)), human(samples.min() ?? 0))
+        }
+        try step("journal.load") { _ = try journal.load(key) }
+        try step("journal.save") { try journal.save(record) }
+        try step("mountTable()") { _ = try mounter.mountTable() }
+        try step("mountTable().references(to: global)") { _ = try mounter.mountTable().references(to: global) }
+        try step("mountPointStatus(global)") { _ = try mounter.mountPointStatus(global) }
+        try step("FileLock.withLock (volume lock)") {
+            try FileLock.withLock(FilePath("/run/krbd-bench/steps.lock"), timeout: .seconds(1)) {}
+        }
+        try step("bus.mappedDevices()") { _ = try bus.mappedDevices() }
+        try step("bus.device(id:)") { _ = try bus.device(id: device.id) }
+        try step("bus.devices(for: spec)") { _ = try bus.devices(for: device.spec) }
+        try step("BlockProbe.probe (page cache warm)") { _ = try BlockProbe.probe(device.path) }
+        try step("logger.info with 5 metadata") {
+            logger.info("attach done", metadata: ["volume": "x", "total": "1.0", "map": "1", "probe": "2", "mount": "3"])
+        }
+        try step("ContinuousClock.now x2") { let c = ContinuousClock(); _ = c.now - c.now }
+        try emit("### Internal steps (median of \(repeats))\n\n" + table.text, to: output.output)
+    }
+}
