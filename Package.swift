@@ -80,7 +80,9 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/krbd-bench"
+            path: "Sources/krbd-bench",
+            // Debug builds trace ours' syscalls in `krbd-bench steps` (the mock driver's trace).
+            swiftSettings: mocking
         ),
         .testTarget(
             name: "SwiftKRBDTests",

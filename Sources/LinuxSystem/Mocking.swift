@@ -15,6 +15,8 @@ package struct MockCall: Sendable, CustomStringConvertible {
     package var path: String?
     /// Other arguments, rendered as text (buffers as their UTF-8 text where printable).
     package var arguments: [String]
+    /// When the call was intercepted (before it ran): profiles read the gaps between calls.
+    package var time: ContinuousClock.Instant = .now
 
     package var description: String {
         "\(name)(\(([path].compactMap { $0 } + arguments).joined(separator: ", ")))"

@@ -57,6 +57,45 @@ struct StepsCommand: ParsableCommand {
             logger.info("attach done", metadata: ["volume": "x", "total": "1.0", "map": "1", "probe": "2", "mount": "3"])
         }
         try step("ContinuousClock.now x2") { let c = ContinuousClock(); _ = c.now - c.now }
-        try emit("### Internal steps (median of \(repeats))\n\n" + table.text, to: output.output)
+        var text = "### Internal steps (median of \(repeats))\n\n" + table.text
+        #if ENABLE_MOCKING
+        text += try Self.traceMapAndUnmap(cluster, runs: 5)
+        #endif
+        try emit(text, to: output.output)
     }
 }
+
+#if ENABLE_MOCKING
+extension StepsCommand {
+    /// Debug builds: ours' map and unmap of `rbd/plain` with every syscall wrapper's call time,
+    /// to find where they spend the time beyond the floor's single write.
+    static func traceMapAndUnmap(_ cluster: Cluster, runs: Int) throws -> String {
+        let bus = RBDBus()
+        let image = try ImageSpec(pool: cluster.pool, image: "plain")
+        var options = MapOptions()
+        options.mountTimeout = nil
+        var text = ""
+        for run in 1...runs {
+            let clock = ContinuousClock()
+            let (device, mapTrace, mapEnd): (MappedDevice, [MockCall], ContinuousClock.Instant) = try MockingDriver.with { driver in
+                let device = try bus.map(image, monitors: cluster.monitors, credentials: cluster.credentials, options: options).device
+                return (device, driver.trace, clock.now)
+            }
+            let (unmapTrace, unmapEnd) = try MockingDriver.with { driver in
+                try bus.unmap(device)
+                return (driver.trace, clock.now)
+            }
+            guard run == runs else { continue }
+            for (label, trace, end) in [("map", mapTrace, mapEnd), ("unmap", unmapTrace, unmapEnd)] {
+                text += "\n#### \(label) (run \(run)): \(trace.count) calls\n\n```\n"
+                for (index, call) in trace.enumerated() {
+                    let next = index + 1 < trace.count ? trace[index + 1].time : end
+                    text += "\(fixed((next - call.time).seconds * 1e3, 3)) ms  \(call)\n"
+                }
+                text += "```\n"
+            }
+        }
+        return text
+    }
+}
+#endif

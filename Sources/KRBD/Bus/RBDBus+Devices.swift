@@ -80,8 +80,12 @@ extension RBDBus {
         let namespace = identity.namespace ?? ""
         guard equals("pool_ns", namespace) ?? namespace.isEmpty else { return false }
         guard equals("current_snap", identity.snapshot ?? "-") == true else { return false }
-        if let fsid = identity.clusterFSID, let actual = attribute(id, "cluster_fsid"), actual != fsid { return false }
-        if let imageID = identity.imageID, let actual = attribute(id, "image_id"), actual != imageID { return false }
+        func read(_ name: String) -> String? {
+            guard let directory else { return attribute(id, name) }
+            return try? Files.readAttribute(at: directory, String(id) + "/" + name)
+        }
+        if let fsid = identity.clusterFSID, let actual = read("cluster_fsid"), actual != fsid { return false }
+        if let imageID = identity.imageID, let actual = read("image_id"), actual != imageID { return false }
         return true
     }
 
@@ -159,6 +163,15 @@ extension RBDBus {
 
 /// What makes a mapping the one that was asked for.
 struct Identity: Sendable, Hashable {
+    /// Whether `device` (read back from sysfs) is this mapping: the same rules as
+    /// `RBDBus.matches` (a namespace or fsid or image id the kernel does not show passes).
+    func matches(_ device: MappedDevice) -> Bool {
+        device.pool == pool && (device.namespace ?? "") == (namespace ?? "") && device.image == image
+            && device.snapshot == snapshot
+            && (clusterFSID == nil || device.clusterFSID == nil || device.clusterFSID == clusterFSID)
+            && (imageID == nil || device.imageID == nil || device.imageID == imageID)
+    }
+
     var pool: String
     var namespace: String?
     var image: String

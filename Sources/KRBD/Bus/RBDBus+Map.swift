@@ -67,7 +67,9 @@ extension RBDBus {
         let identity = Identity(spec, clusterFSID: options.clusterFSID?.lowercased())
         return try locked("map \(spec)") { () throws(RBDError) -> MapResult in
             let monitorTokens = Set(attempts.flatMap(\.monitorTokens))
-            let existing = try deviceIDs().filter { matches($0, identity) && sameCluster($0, monitorTokens) }
+            let directory = try? Files.openDirectory(devicesDirectory)
+            defer { if let directory { _ = system_close(directory) } }
+            let existing = try deviceIDs().filter { matches($0, identity, directory: directory) && sameCluster($0, monitorTokens) }
             if let first = existing.first {
                 switch policy {
                 case .reuse:
@@ -214,14 +216,16 @@ extension RBDBus {
                 error.code, "\(spec) was mapped but the new device cannot be found: \(error.message); check `krbd list`",
                 errno: error.errno, syscall: error.syscall, path: error.path)
         }
-        let matching = fresh.filter { matches($0, identity) }
-        let chosen: Int
+        // Each new device is read once (normally there is one: ours), and its identity checked
+        // on what was read.
+        let matching = fresh.compactMap { id in (try? readDevice(id)) ?? nil }.filter { identity.matches($0) }
+        let chosen: MappedDevice
         if matching.count == 1 {
             chosen = matching[0]
         } else if matching.count > 1 {
             // Another mapper (not holding our lock) mapped the same image at the same time: the
             // kernel keeps the request in config_info (root only), which tells ours apart.
-            chosen = matching.first { rawConfigInfo($0) == request.text } ?? matching[0]
+            chosen = matching.first { rawConfigInfo($0.id) == request.text } ?? matching[0]
         } else {
             let ours = fresh.first { rawConfigInfo($0) == request.text }
                 ?? (fresh.count == 1 && rawConfigInfo(fresh[0]) == nil ? fresh[0] : nil)
@@ -239,13 +243,10 @@ extension RBDBus {
                 ))
         }
         do throws(RBDError) {
-            guard let device = try readDevice(chosen) else {
-                throw RBDError(.identityMismatch, "rbd\(chosen) (\(spec)) vanished right after it was mapped")
-            }
-            if checksDeviceNode { try ensureNode(device) }
-            return device
+            if checksDeviceNode { try ensureNode(chosen) }
+            return chosen
         } catch {
-            throw rollback(chosen, error)
+            throw rollback(chosen.id, error)
         }
     }
 

@@ -33,7 +33,10 @@ extension RBDBus {
     @discardableResult
     public func unmap(_ device: MappedDevice, force: Bool = false) throws(RBDError) -> UnmapOutcome {
         try locked("unmap \(device)") { () throws(RBDError) -> UnmapOutcome in
-            guard matches(device.id, Identity(device)) else { return .notMapped }
+            // Attributes are opened relative to the devices directory (shorter path walks).
+            let directory = try? Files.openDirectory(devicesDirectory)
+            defer { if let directory { _ = system_close(directory) } }
+            guard matches(device.id, Identity(device), directory: directory) else { return .notMapped }
             return try remove(device.id, force: force, label: "\(device)")
         }
     }

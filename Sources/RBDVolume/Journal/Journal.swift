@@ -16,7 +16,8 @@ public enum AttachPhase: String, Codable, Sendable {
     case mapped
     /// The device is mounted at the global path.
     case mounted
-    /// Detach started: unmount and unmap may be half done.
+    /// Detach started: unmount and unmap may be half done. Written by earlier versions; still
+    /// understood (detach now removes the record once the device is gone).
     case detaching
 }
 

@@ -184,11 +184,10 @@ extension BlockVolumePlugin {
                     "volume \(spec) is still set up for workloads at \(users.map(\.string).joined(separator: ", ")); "
                         + "tear those down first", path: global)
             }
-            var record = try journal.load(key)
-            if record != nil {
-                record!.phase = .detaching
-                try journal.save(record!)
-            }
+            // No `detaching` record is written first: a detach interrupted after the unmount
+            // leaves a `mounted` record over an unmounted global path, which the next detach
+            // (or attach) completes, and `reconcile` reports; the journal is removed last.
+            let record = try journal.load(key)
             try timings.measure("unmount") { () throws(VolumeError) in try cleanupMountPoint(global) }
             let identity: Provider.Identity?
             do {

@@ -17,6 +17,8 @@ struct BareVolume {
     var node: String { "/dev/rbd\(id)" }
     var global: String
     var target: String
+    /// Seconds mkfs took inside the attach (0 when the image was formatted already).
+    var mkfs = 0.0
 }
 
 struct AttachBench {
@@ -64,12 +66,12 @@ struct AttachBench {
     func floorAttach(_ image: String, request: [UInt8]) throws -> BareVolume {
         let before = try Floor.deviceIDs()
         try Floor.add(request, cluster)
-        let volume = BareVolume(
+        var volume = BareVolume(
             id: try Floor.newID(before, try Floor.deviceIDs()),
             global: "\(scratch)/floor/global/\(image)", target: "\(scratch)/floor/pod/\(image)")
         var type = try Floor.probe(volume.node)
         if type == nil {
-            try runTool(mkfs + [volume.node])
+            volume.mkfs = try seconds { try runTool(mkfs + [volume.node]) }
             type = "ext4"
         }
         try Floor.makeDirectory(volume.global)
@@ -96,12 +98,12 @@ struct AttachBench {
         guard let node = output.split(separator: "\n").first(where: { $0.hasPrefix("/dev/rbd") }),
             let id = Int(node.dropFirst("/dev/rbd".count))
         else { throw BenchError("rbd device map printed \(output)") }
-        let volume = BareVolume(id: id, global: "\(scratch)/cli/global/\(image)", target: "\(scratch)/cli/pod/\(image)")
+        var volume = BareVolume(id: id, global: "\(scratch)/cli/global/\(image)", target: "\(scratch)/cli/pod/\(image)")
         // blkid exits 2 when it finds nothing.
         let probe = try runTool(["blkid", "-p", "-s", "TYPE", "-o", "value", volume.node], allowing: [2])
         var type = probe.output.split(separator: "\n").first.map(String.init) ?? ""
         if probe.exitCode == 2 {
-            try runTool(mkfs + [volume.node])
+            volume.mkfs = try seconds { try runTool(mkfs + [volume.node]) }
             type = "ext4"
         }
         try Floor.makeDirectory(volume.global)
@@ -178,28 +180,35 @@ struct AttachBench {
 
     /// First attach of blank images (mkfs included): each variant gets a fresh image per run.
     /// Detaches are not timed (the CLI's is done bare, to save the guest ~5 s per run).
-    func blank(_ images: [String], runs: Int, request: String) throws -> Samples {
+    /// Returns the attach times, and the same with each run's own mkfs time taken out.
+    func blank(_ images: [String], runs: Int, request: String) throws -> (samples: Samples, withoutMkfs: Samples) {
         var samples = Samples()
+        var withoutMkfs = Samples()
         var images = images[...]
         // The variants take turns going first, as in MapBench; each takes the next fresh image.
         let variants: [() throws -> Void] = [
             {
                 let ours = images.removeFirst()
-                var formatted = false
-                samples.ours.append(try seconds { formatted = try oursAttach(ours).formatted })
-                guard formatted else { throw BenchError("\(ours) was not blank") }
+                var attached: (device: String, phases: [PhaseTimings.Phase], formatted: Bool)?
+                let total = try seconds { attached = try oursAttach(ours) }
+                guard let attached, attached.formatted else { throw BenchError("\(ours) was not blank") }
+                samples.ours.append(total)
+                let mkfs = attached.phases.first { $0.name == "mkfs" }?.duration.seconds ?? 0
+                withoutMkfs.ours.append(total - mkfs)
                 try oursDetach(ours)
             },
             {
                 let floorImage = images.removeFirst()
                 var volume: BareVolume?
                 samples.floor.append(try seconds { volume = try floorAttach(floorImage, request: Self.request(request, image: floorImage)) })
+                withoutMkfs.floor.append(samples.floor.last! - volume!.mkfs)
                 try floorDetach(volume!)
             },
             {
                 let cliImage = images.removeFirst()
                 var volume: BareVolume?
                 samples.cli.append(try seconds { volume = try cliAttach(cliImage) })
+                withoutMkfs.cli.append(samples.cli.last! - volume!.mkfs)
                 try floorDetach(volume!)
             },
         ]
@@ -207,6 +216,6 @@ struct AttachBench {
             progress("attach blank: run \(run)/\(runs)")
             for turn in 0..<variants.count { try variants[(run - 1 + turn) % variants.count]() }
         }
-        return samples
+        return (samples, withoutMkfs)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import SystemPackage
 import Testing
 
+@testable import LinuxSystem
 @testable import RBDVolume
 
 @Suite struct ReconcileDecisionTests {
@@ -168,6 +169,28 @@ import Testing
         try plugin.journal.save(record)
         #expect(try plugin.reconcile(repair: true).map(\.kind) == [.journalWithoutDevice])
         #expect(plugin.journal.keys().isEmpty)
+    }
+
+    @Test func attachRecordsTheIdentityOnceAndADetachInterruptedAfterItsUnmountIsFinished() throws {
+        // attach writes the journal twice: `attaching` before the map, `mounted` with the identity.
+        let attached = try MockingDriver.with { driver in
+            let attached = try plugin.attach(spec)
+            #expect(driver.calls("renameat", pathContains: "journal").count == 2)
+            return attached
+        }
+        let record = try #require(try plugin.journal.load("loop-disk.img"))
+        #expect(record.phase == .mounted && record.identity != nil && record.devicePath == attached.devicePath.string)
+
+        // A detach killed right after its unmount: the record still says mounted.
+        _ = umount(attached.globalPath.string)
+        #expect(try plugin.reconcile().map(\.kind) == [.mappedNotMounted])
+        try MockingDriver.with { driver in
+            try plugin.detach(spec)
+            #expect(driver.calls("renameat", pathContains: "journal").isEmpty, "detach writes no journal record")
+        }
+        #expect(try loopDevices().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: journalFile))
+        #expect(!FileManager.default.fileExists(atPath: attached.globalPath.string))
     }
 
     @Test func concurrentAttachesOfOneVolumeAreSerialized() async throws {
