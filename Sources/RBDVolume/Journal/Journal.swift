@@ -115,9 +115,14 @@ public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
         } catch {
             throw VolumeError(.journal, "cannot encode the journal of \(record.key): \(error)")
         }
-        do {
-            try Files.makeDirectories(directory, mode: 0o700)
-            try Files.writeAtomically(file(record.key), Array(data), mode: 0o600)
+        do throws(SyscallError) {
+            do {
+                try Files.writeAtomically(file(record.key), Array(data), mode: 0o600)
+            } catch where error.errno == .noSuchFileOrDirectory {
+                // The first record: make the directory (not stat'ed on every save).
+                try Files.makeDirectories(directory, mode: 0o700)
+                try Files.writeAtomically(file(record.key), Array(data), mode: 0o600)
+            }
         } catch {
             throw VolumeError(.journal, "cannot write the attachment journal of \(record.key)", cause: error)
         }
@@ -125,9 +130,13 @@ public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
 
     /// Removes the record for `key` (durably); a missing record is fine.
     public func remove(_ key: String) throws(VolumeError) {
-        do {
+        do throws(SyscallError) {
             try Files.removeFile(file(key))
-            if Files.isDirectory(directory) { try Files.syncDirectory(directory) }
+            do {
+                try Files.syncDirectory(directory)
+            } catch where error.errno == .noSuchFileOrDirectory {
+                // No journal directory: nothing was there to remove.
+            }
         } catch {
             throw VolumeError(.journal, "cannot remove the attachment journal of \(key)", cause: error)
         }

@@ -135,14 +135,19 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
     // MARK: Locking
 
     func withVolumeLock<R>(_ key: String, _ body: () throws(VolumeError) -> R) throws(VolumeError) -> R {
-        do throws(SyscallError) {
-            try Files.makeDirectories(locksDirectory, mode: 0o700)
-        } catch {
-            throw VolumeError(.io, "cannot create \(locksDirectory)", cause: error)
-        }
         let lock = locksDirectory.appending(key + ".lock")
         do {
-            return try FileLock.withLock(lock, timeout: lockTimeout) { () throws -> R in try body() }
+            do {
+                return try FileLock.withLock(lock, timeout: lockTimeout) { () throws -> R in try body() }
+            } catch let error as SyscallError where error.syscall == "open" && error.errno == .noSuchFileOrDirectory {
+                // The first lock of this plugin: make the directory (not stat'ed on every lock).
+                do throws(SyscallError) {
+                    try Files.makeDirectories(locksDirectory, mode: 0o700)
+                } catch {
+                    throw VolumeError(.io, "cannot create \(locksDirectory)", cause: error)
+                }
+                return try FileLock.withLock(lock, timeout: lockTimeout) { () throws -> R in try body() }
+            }
         } catch let error as VolumeError {
             throw error
         } catch let error as SyscallError where error.syscall == "flock" && error.errno == .timedOut {
