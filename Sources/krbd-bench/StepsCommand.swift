@@ -59,6 +59,9 @@ struct StepsCommand: ParsableCommand {
         try step("ContinuousClock.now x2") { let c = ContinuousClock(); _ = c.now - c.now }
         var text = "### Internal steps (median of \(repeats))\n\n" + table.text
         #if ENABLE_MOCKING
+        try attach.oursDetach("vol0")
+        text += try Self.traceLifecycle(attach, runs: 4)
+        _ = try attach.oursAttach("vol0")
         text += try Self.traceMapAndUnmap(cluster, runs: 5)
         #endif
         try emit(text, to: output.output)
@@ -86,14 +89,39 @@ extension StepsCommand {
                 return (driver.trace, clock.now)
             }
             guard run == runs else { continue }
-            for (label, trace, end) in [("map", mapTrace, mapEnd), ("unmap", unmapTrace, unmapEnd)] {
-                text += "\n#### \(label) (run \(run)): \(trace.count) calls\n\n```\n"
-                for (index, call) in trace.enumerated() {
-                    let next = index + 1 < trace.count ? trace[index + 1].time : end
-                    text += "\(fixed((next - call.time).seconds * 1e3, 3)) ms  \(call)\n"
-                }
-                text += "```\n"
+            text += render([("map", mapTrace, mapEnd), ("unmap", unmapTrace, unmapEnd)], run: run)
+        }
+        return text
+    }
+
+    /// Ours' attach + setUp and tearDown + detach of `vol0`, traced as above.
+    static func traceLifecycle(_ attach: AttachBench, runs: Int) throws -> String {
+        var text = ""
+        for run in 1...runs {
+            let clock = ContinuousClock()
+            let (up, upEnd) = try MockingDriver.with { driver in
+                _ = try attach.oursAttach("vol0")
+                return (driver.trace, clock.now)
             }
+            let (down, downEnd) = try MockingDriver.with { driver in
+                try attach.oursDetach("vol0")
+                return (driver.trace, clock.now)
+            }
+            guard run == runs else { continue }
+            text += render([("attach + setUp", up, upEnd), ("tearDown + detach", down, downEnd)], run: run)
+        }
+        return text
+    }
+
+    static func render(_ traces: [(String, [MockCall], ContinuousClock.Instant)], run: Int) -> String {
+        var text = ""
+        for (label, trace, end) in traces {
+            text += "\n#### \(label) (run \(run)): \(trace.count) calls\n\n```\n"
+            for (index, call) in trace.enumerated() {
+                let next = index + 1 < trace.count ? trace[index + 1].time : end
+                text += "\(fixed((next - call.time).seconds * 1e3, 3)) ms  \(call)\n"
+            }
+            text += "```\n"
         }
         return text
     }

@@ -130,14 +130,14 @@ public struct MountTable: Sendable {
         return entries.filter { $0.target.starts(with: path) }
     }
 
-    /// ``references(to:)`` of the current mount table, without copying the table into Swift
-    /// values: libmount parses `<proc>/self/mountinfo` and only the references found are
-    /// materialized (detach asks this on every call; most tables hold dozens of mounts and the
-    /// volume has none or a few binds).
+    /// The targets of ``references(to:)`` in the current mount table, found by a byte-level walk
+    /// over `<proc>/self/mountinfo` (no libmount, nothing allocated per line; only the answers
+    /// are decoded): detach asks this on every call, and the table holds dozens of mounts where
+    /// the volume has none or a few binds.
     ///
     /// - Throws: `MountError` `.mountTableUnreadable`.
     /// - Touches: open(2)/read(2) of `<proc>/self/mountinfo`.
-    public static func references(to globalPath: FilePath, proc: FilePath = "/proc") throws(MountError) -> [MountEntry] {
+    public static func referenceTargets(to globalPath: FilePath, proc: FilePath = "/proc") throws(MountError) -> [FilePath] {
         let path = proc.appending("self/mountinfo")
         let text: [UInt8]
         do {
@@ -145,16 +145,21 @@ public struct MountTable: Sendable {
         } catch {
             throw MountError(.mountTableUnreadable, "cannot read \(path); is /proc mounted?", path: path, cause: error)
         }
-        let table = try LibmountTable(parsing: text, path: path)
-        let target = globalPath.lexicallyNormalized().string
-        func isTarget(_ fs: OpaquePointer) -> Bool { mnt_fs_get_target(fs).map { strcmp($0, target) == 0 } ?? false }
-        guard let global = table.last(where: isTarget) else { return [] }
-        let device = mnt_fs_get_devno(global)
-        let root = FilePath(mnt_fs_get_root(global).map { String(cString: $0) } ?? "/")
-        return table.entries { fs in
-            mnt_fs_get_devno(fs) == device && !isTarget(fs)
-                && FilePath(mnt_fs_get_root(fs).map { String(cString: $0) } ?? "/").starts(with: root)
+        let target = MountInfo.escape(globalPath.lexicallyNormalized().string)[...]
+        // The top mount at the global path: its device and root.
+        var global: (major: UInt32, minor: UInt32, root: ArraySlice<UInt8>)?
+        MountInfo.forEachLine(text) { line in
+            if line.target.elementsEqual(target) { global = (line.major, line.minor, line.root) }
         }
+        guard let global else { return [] }
+        var targets: [FilePath] = []
+        MountInfo.forEachLine(text) { line in
+            guard line.major == global.major, line.minor == global.minor, !line.target.elementsEqual(target),
+                MountInfo.isPath(line.root, under: global.root)
+            else { return }
+            targets.append(FilePath(MountInfo.unescape(line.target)))
+        }
+        return targets
     }
 
     /// The other places the mount at `globalPath` is visible: mounts of the same device whose
@@ -208,22 +213,11 @@ final class LibmountTable {
         }
     }
 
-    /// The last fs for which `predicate` holds (the top one, for a target).
-    func last(where predicate: (OpaquePointer) -> Bool) -> OpaquePointer? {
-        var found: OpaquePointer?
-        forEach { fs in
-            if predicate(fs) { found = fs }
-            return true
-        }
-        return found
-    }
-
-    /// Copies the entries `include` selects (every entry by default) into Swift values.
-    func entries(_ include: (OpaquePointer) -> Bool = { _ in true }) -> [MountEntry] {
+    /// Copies every entry of the table into Swift values.
+    func entries() -> [MountEntry] {
         var result: [MountEntry] = []
         func text(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
         forEach { fs in
-            guard include(fs) else { return true }
             result.append(
                 MountEntry(
                     id: Int(mnt_fs_get_id(fs)),

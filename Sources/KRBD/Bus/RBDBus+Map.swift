@@ -69,7 +69,8 @@ extension RBDBus {
             let monitorTokens = Set(attempts.flatMap(\.monitorTokens))
             let directory = try? Files.openDirectory(devicesDirectory)
             defer { if let directory { _ = system_close(directory) } }
-            let existing = try deviceIDs().filter { matches($0, identity, directory: directory) && sameCluster($0, monitorTokens) }
+            let before = try deviceIDs()
+            let existing = before.filter { matches($0, identity, directory: directory) && sameCluster($0, monitorTokens) }
             if let first = existing.first {
                 switch policy {
                 case .reuse:
@@ -96,7 +97,9 @@ extension RBDBus {
             var index = 0
             while true {
                 do throws(RBDError) {
-                    return MapResult(device: try mapOnce(spec, attempts[index], identity, options, credentials), newlyMapped: true)
+                    return MapResult(
+                        device: try mapOnce(spec, attempts[index], identity, options, credentials, before: Set(before)),
+                        newlyMapped: true)
                 } catch let error where index + 1 < attempts.count && Self.triesNextMonitor(error) {
                     index += 1
                 }
@@ -189,12 +192,12 @@ extension RBDBus {
         }
     }
 
-    /// One write and everything after it. Called under the host lock.
+    /// One write and everything after it. Called under the host lock; `before` are the device
+    /// ids listed under it before the first write.
     private func mapOnce(
         _ spec: ImageSpec, _ request: MapRequest, _ identity: Identity, _ options: MapOptions,
-        _ credentials: CephCredentials
+        _ credentials: CephCredentials, before: Set<Int>
     ) throws(RBDError) -> MappedDevice {
-        let before = Set(try deviceIDs())
         do {
             try writeControl("add", Array(request.text.utf8))
         } catch {

@@ -108,38 +108,17 @@ extension RBDBus {
         return out
     }
 
-    /// Mount points (field 5) of mountinfo lines whose `major:minor` (field 3) is one of `minors`.
+    /// The mount points of devices `major:minors` in mountinfo text (unescaped).
     static func mountPoints(in mountinfo: String, major: UInt32, minors: ClosedRange<UInt32>) -> [String] {
         var points: [String] = []
-        for line in mountinfo.split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 5)
-            guard fields.count >= 5 else { continue }
-            let numbers = fields[2].split(separator: ":")
-            guard numbers.count == 2, UInt32(numbers[0]) == major, let minor = UInt32(numbers[1]), minors.contains(minor)
-            else { continue }
-            points.append(unescapeMountinfo(fields[4]))
+        MountInfo.forEachLine(Array(mountinfo.utf8)) { line in
+            if line.major == major, minors.contains(line.minor) { points.append(MountInfo.unescape(line.target)) }
         }
         return points
     }
 
-    /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-    static func unescapeMountinfo(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        let utf8 = Array(text.utf8)
-        var index = 0
-        while index < utf8.count {
-            if utf8[index] == UInt8(ascii: "\\"), index + 4 <= utf8.count,
-                let value = UInt8(String(decoding: utf8[(index + 1)..<(index + 4)], as: UTF8.self), radix: 8)
-            {
-                bytes.append(value)
-                index += 4
-            } else {
-                bytes.append(utf8[index])
-                index += 1
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    /// A mountinfo field with its `\ooo` escapes undone.
+    static func unescapeMountinfo(_ text: Substring) -> String { MountInfo.unescape(Array(text.utf8)[...]) }
 
     /// PIDs with an fd on `node` (scans `<proc>/<pid>/fd`; skips what it cannot read).
     func openers(of node: FilePath) -> [Int] {

@@ -36,7 +36,7 @@ extension BlockVolumePlugin {
     /// Workload paths bind-mounted from `global` (same device and root, other target).
     func workloadMounts(of global: FilePath) throws(VolumeError) -> [FilePath] {
         try wrap("cannot read the mount table") { () throws(MountError) in
-            try MountTable.references(to: global, proc: host.proc).map(\.target)
+            try MountTable.referenceTargets(to: global, proc: host.proc)
         }
     }
 

@@ -3,6 +3,7 @@ import SystemPackage
 import Testing
 
 @testable import BlockMount
+@testable import LinuxSystem
 
 @Suite struct BlockMountOptionsTests {
     @Test func libmountSplitsFlagsFromData() throws {
@@ -70,6 +71,51 @@ import Testing
         #expect(table.references(to: global).map(\.id) == [101, 102])
         #expect(table.references(to: "/var/lib/kubelet/plugins/kubernetes.io/rbd/mounts/rbd-image-img2").isEmpty)
         #expect(table.references(to: "/nothing/here").isEmpty)
+    }
+
+    /// The byte-level fast path answers exactly as the libmount table does, escapes and
+    /// stacked mounts included.
+    @Test(arguments: [
+        "/var/lib/kubelet/plugins/kubernetes.io/rbd/mounts/rbd-image-img1",
+        "/var/lib/kubelet/plugins/kubernetes.io/rbd/mounts/rbd-image-img2",
+        "/var/lib/kubelet/plugins/kubernetes.io/rbd/mounts/my vol",
+        "/srv/data", "/mnt/with space", "/nothing/here", "/var/lib/kubelet/plugins/kubernetes.io/rbd/mounts/",
+    ])
+    func referenceTargetsMatchTheLibmountTable(global: String) throws {
+        let text = Self.fixture + """
+            110 22 252:32 / /var/lib/kubelet/plugins/kubernetes.io/rbd/mounts/my\\040vol rw - ext4 /dev/rbd2 rw
+            111 22 252:32 / /var/lib/kubelet/pods/a\\011b/volumes/kubernetes.io~rbd/v\\134x rw - ext4 /dev/rbd2 rw
+            120 22 8:1 /data /srv/data rw - ext4 /dev/sda1 rw
+            121 22 8:1 /database /srv/db rw - ext4 /dev/sda1 rw
+            122 22 8:1 /data/x /srv/x rw - ext4 /dev/sda1 rw
+            123 120 252:48 / /srv/data rw - ext4 /dev/rbd3 rw
+            124 22 252:48 / /srv/data-bind rw - ext4 /dev/rbd3 rw
+            malformed line
+            125 22 x:y / /bad rw - ext4 /dev/bad rw
+
+            """
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/self/mountinfo", text)
+        let table = try MountTable(parsing: text)
+        let fast = try MountTable.referenceTargets(to: FilePath(global), proc: dir("proc"))
+        #expect(fast == table.references(to: FilePath(global)).map(\.target))
+    }
+
+    @Test func referenceTargetsOfTheTrickyPaths() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/self/mountinfo", """
+            110 22 252:32 / /k/mounts/my\\040vol rw - ext4 /dev/rbd2 rw
+            111 22 252:32 / /k/pods/a\\011b/v\\134x rw - ext4 /dev/rbd2 rw
+            120 22 8:1 /data /srv/data rw - ext4 /dev/sda1 rw
+            121 22 8:1 /database /srv/db rw - ext4 /dev/sda1 rw
+            122 22 8:1 /data/x /srv/x rw - ext4 /dev/sda1 rw
+
+            """)
+        #expect(try MountTable.referenceTargets(to: "/k/mounts/my vol", proc: dir("proc")) == ["/k/pods/a\tb/v\\x"])
+        // Component-wise: /database is not under /data.
+        #expect(try MountTable.referenceTargets(to: "/srv/data", proc: dir("proc")) == ["/srv/x"])
+        #expect(MountInfo.unescape(MountInfo.escape("a b\tc\\d\ne")[...]) == "a b\tc\\d\ne")
+        #expect(MountInfo.unescape(Array("\\777 \\04".utf8)[...]) == "\\777 \\04", "not an escape the kernel writes")
     }
 
     @Test func readsTheFileUnderAnInjectedProc() throws {

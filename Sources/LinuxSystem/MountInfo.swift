@@ -1,0 +1,108 @@
+// A byte-level walk over /proc/<pid>/mountinfo for the questions asked on every operation
+// ("which mounts show this device?", "what is bound from this mount?"): no per-line
+// allocation, fields compared in their escaped form, only the answers unescaped.
+// BlockMount's `MountTable` (libmount) stays the full parser; this is the fast path.
+
+/// One mountinfo line, as views into the text it was read from (escaped as the kernel wrote it:
+/// space `\040`, tab `\011`, newline `\012`, backslash `\134`).
+package struct MountInfoLine {
+    /// Field 3: the device of the mounted filesystem.
+    package var major: UInt32
+    /// Field 3: the device of the mounted filesystem.
+    package var minor: UInt32
+    /// Field 4, escaped: the directory of the filesystem mounted here.
+    package var root: ArraySlice<UInt8>
+    /// Field 5, escaped: the mount point.
+    package var target: ArraySlice<UInt8>
+}
+
+/// Helpers for mountinfo text.
+package enum MountInfo {
+    /// Calls `body` for every well-formed line of `text`, in order (later lines are mounted on
+    /// top of earlier ones at the same target).
+    package static func forEachLine(_ text: [UInt8], _ body: (MountInfoLine) -> Void) {
+        var start = text.startIndex
+        while start < text.endIndex {
+            let end = text[start...].firstIndex(of: UInt8(ascii: "\n")) ?? text.endIndex
+            if let line = parse(text[start..<end]) { body(line) }
+            start = end + 1
+        }
+    }
+
+    /// Fields 3–5 of one line; `nil` when the line is malformed.
+    static func parse(_ line: ArraySlice<UInt8>) -> MountInfoLine? {
+        var fields: [Range<Int>] = []
+        fields.reserveCapacity(5)
+        var start = line.startIndex
+        while fields.count < 5 {
+            guard start < line.endIndex else { return nil }
+            let end = line[start...].firstIndex(of: UInt8(ascii: " ")) ?? line.endIndex
+            fields.append(start..<end)
+            start = end + 1
+        }
+        let device = line[fields[2]]
+        guard let colon = device.firstIndex(of: UInt8(ascii: ":")),
+            let major = number(device[..<colon]), let minor = number(device[(colon + 1)...])
+        else { return nil }
+        return MountInfoLine(major: major, minor: minor, root: line[fields[3]], target: line[fields[4]])
+    }
+
+    private static func number(_ digits: ArraySlice<UInt8>) -> UInt32? {
+        guard !digits.isEmpty else { return nil }
+        var value: UInt32 = 0
+        for digit in digits {
+            guard (0x30...0x39).contains(digit) else { return nil }
+            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = shifted.addingReportingOverflow(UInt32(digit - 0x30))
+            if overflow1 || overflow2 { return nil }
+            value = sum
+        }
+        return value
+    }
+
+    /// `path` escaped as mountinfo shows it (to compare with a line's fields byte for byte).
+    package static func escape(_ path: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(path.utf8.count)
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\"))
+                out.append(0x30 + (byte >> 6))
+                out.append(0x30 + ((byte >> 3) & 7))
+                out.append(0x30 + (byte & 7))
+            default:
+                out.append(byte)
+            }
+        }
+        return out
+    }
+
+    /// A field with its `\ooo` escapes undone.
+    package static func unescape(_ field: ArraySlice<UInt8>) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(field.count)
+        var index = field.startIndex
+        while index < field.endIndex {
+            if field[index] == UInt8(ascii: "\\"), index + 4 <= field.endIndex,
+                (0x30...0x33).contains(field[index + 1]),
+                field[(index + 2)..<(index + 4)].allSatisfy({ (0x30...0x37).contains($0) })
+            {
+                let digits = field[(index + 1)..<(index + 4)].map { $0 - 0x30 }
+                bytes.append(digits[0] << 6 | digits[1] << 3 | digits[2])
+                index += 4
+            } else {
+                bytes.append(field[index])
+                index += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether escaped path `path` is `prefix` or below it (component-wise).
+    package static func isPath(_ path: ArraySlice<UInt8>, under prefix: ArraySlice<UInt8>) -> Bool {
+        guard path.starts(with: prefix) else { return false }
+        if path.count == prefix.count || prefix.last == UInt8(ascii: "/") { return true }
+        return path[path.startIndex + prefix.count] == UInt8(ascii: "/")
+    }
+}
