@@ -106,3 +106,32 @@ func runTool(_ arguments: [String], allowing: Set<CInt> = []) throws -> ProcessR
     }
     return result
 }
+
+/// Runs `ours`, `floor` and `cli` `runs` times, taking turns at going first (run 1: ours,
+/// floor, CLI; run 2: floor, CLI, ours; …) so that leftover work of one variant (the CLI's
+/// librados session ending in the monitor and OSD) does not always land on the same next one.
+/// The CLI, whose ratio has a wide margin and which costs seconds a run, runs in `cliRuns` of
+/// the runs, spread evenly; ours and the floor run every time, so their samples pair up by run.
+func takeTurns(
+    runs: Int, cliRuns: Int, label: String,
+    ours: () throws -> Void, floor: () throws -> Void, cli: () throws -> Void
+) rethrows {
+    let stride = max(1, runs / max(1, cliRuns))
+    for run in 0..<runs {
+        progress("\(label): run \(run + 1)/\(runs)")
+        let withCLI = run % stride == 0 && run / stride < cliRuns
+        for turn in 0..<3 {
+            switch (run + turn) % 3 {
+            case 0: try ours()
+            case 1: try floor()
+            default: if withCLI { try cli() }
+            }
+        }
+    }
+}
+
+/// The median of `ours[i] / floor[i]` over the runs both have (paired by run: both ran back to
+/// back, so a slow stretch of the machine slows both).
+func pairedRatio(_ ours: [Double], _ floor: [Double]) -> Double {
+    median(zip(ours, floor).compactMap { $1 > 0 ? $0 / $1 : nil })
+}

@@ -25,7 +25,7 @@ struct StepsCommand: ParsableCommand {
         let spec = try attach.spec("vol0")
         let plugin = attach.plugin
         _ = try attach.oursAttach("vol0")
-        defer { try? attach.oursDetach("vol0") }
+        defer { _ = try? attach.oursDetach("vol0") }
         let key = try plugin.key(for: spec)
         let global = plugin.globalPath(key: key)
         let journal = plugin.journal
@@ -56,6 +56,15 @@ struct StepsCommand: ParsableCommand {
         try step("logger.info with 5 metadata") {
             logger.info("attach done", metadata: ["volume": "x", "total": "1.0", "map": "1", "probe": "2", "mount": "3"])
         }
+        try step("MountTable.referenceTargets(to: global)") { _ = try MountTable.referenceTargets(to: global) }
+        try step("plugin.key(for: spec)") { _ = try plugin.key(for: spec) }
+        try step("tearDown of a pod never set up (lock + statx)") { try plugin.tearDown(spec, podUID: "nobody") }
+        try step("bus.unmap of a stale identity (lock + identity check)") {
+            var stale = device
+            stale.imageID = "not-this-image"
+            _ = try bus.unmap(stale)
+        }
+        try step("RBDPlugin.attach of the attached volume (lock + journal + statx)") { _ = try plugin.attach(spec) }
         try step("ContinuousClock.now x2") { let c = ContinuousClock(); _ = c.now - c.now }
         var text = "### Internal steps (median of \(repeats))\n\n" + table.text
         #if ENABLE_MOCKING

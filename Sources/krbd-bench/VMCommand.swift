@@ -13,8 +13,11 @@ struct VMCommand: ParsableCommand {
         abstract: "Map, attach and detach on the real rbd.ko and a cluster (run it inside scripts/sandbox).",
         discussion: "Needs the KRBD_TEST_* variables of scripts/sandbox, and no rbd device mapped.")
 
-    @Option(help: "Runs per variant for map, unmap, attach and detach (median).")
-    var runs = 10
+    @Option(help: "Runs of ours and the floor for map, unmap, attach and detach (median; paired by run).")
+    var runs = 30
+
+    @Option(help: "Runs of the CLI path among those (seconds each; its ratio has a wide margin).")
+    var cliRuns = 10
 
     @Option(help: "Runs per variant for the first attach of a blank image (each on a fresh image).")
     var blankRuns = 5
@@ -25,7 +28,9 @@ struct VMCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard runs >= 1, blankRuns >= 1 else { throw ValidationError("--runs and --blank-runs must be at least 1") }
+        guard runs >= 1, blankRuns >= 1, cliRuns >= 1 else {
+            throw ValidationError("--runs, --cli-runs and --blank-runs must be at least 1")
+        }
     }
 
     func run() throws {
@@ -43,11 +48,11 @@ struct VMCommand: ParsableCommand {
         let blanks = try Self.blankImages(count: 3 * blankRuns, cluster: cluster)
 
         let maps = MapBench(cluster: cluster, image: image)
-        let cold = try maps.run(warm: false, runs: runs)
-        let warm = try maps.run(warm: true, runs: runs)
+        let cold = try maps.run(warm: false, runs: runs, cliRuns: cliRuns)
+        let warm = try maps.run(warm: true, runs: runs, cliRuns: cliRuns)
 
         let attach = try AttachBench(cluster: cluster)
-        let formatted = try attach.formatted("vol0", runs: runs)
+        let formatted = try attach.formatted("vol0", runs: runs, cliRuns: cliRuns)
         let blank = try attach.blank(blanks, runs: blankRuns, request: formatted.request)
 
         progress("peak RSS: krbd map, krbd attach")
@@ -67,7 +72,7 @@ struct VMCommand: ParsableCommand {
         let kernel = withUnsafeBytes(of: uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         try emit(
             Self.render(
-                kernel: kernel, runs: runs, blankRuns: blankRuns, cold: cold, warm: warm, formatted: formatted, blank: blank,
+                kernel: kernel, runs: runs, cliRuns: min(cliRuns, runs), blankRuns: blankRuns, cold: cold, warm: warm, formatted: formatted, blank: blank,
                 rss: [("`krbd map`", mapRSS), ("`krbd attach`", attachRSS), ("`rbd device map` (for reference)", rbdMapRSS)]),
             to: output.output)
     }
@@ -115,7 +120,7 @@ struct VMCommand: ParsableCommand {
     }
 
     static func render(
-        kernel: String, runs: Int, blankRuns: Int, cold: MapBench.Result, warm: MapBench.Result,
+        kernel: String, runs: Int, cliRuns: Int, blankRuns: Int, cold: MapBench.Result, warm: MapBench.Result,
         formatted: AttachBench.Result, blank: (samples: Samples, withoutMkfs: Samples), rss: [(String, Int)]
     ) -> String {
         var table = MarkdownTable(
@@ -123,7 +128,7 @@ struct VMCommand: ParsableCommand {
         func row(_ name: String, _ s: Samples) {
             let (o, f, c) = (median(s.ours), median(s.floor), median(s.cli))
             let (fastestOurs, fastestFloor) = (s.ours.min() ?? 0, s.floor.min() ?? 0)
-            table.add(name, human(o), human(f), human(c), ratio(o, f), ratio(o, c),
+            table.add(name, human(o), human(f), human(c), fixed(pairedRatio(s.ours, s.floor), 2) + "×", ratio(o, c),
                       "\(ratio(fastestOurs, fastestFloor)) (\(human(fastestOurs)) / \(human(fastestFloor)))")
         }
         row("map, cold (new kernel client)", cold.map)
@@ -138,14 +143,16 @@ struct VMCommand: ParsableCommand {
         for (name, kib) in rss { memory.add(name, fixed(Double(kib) / 1024, 1) + " MiB") }
         let phases = formatted.phases.keys.sorted().map { "\($0) \(human(median(formatted.phases[$0]!)))" }
         return """
-            ### Real rbd.ko + Ceph (guest kernel \(kernel) under TCG; median of \(runs) interleaved runs)
+            ### Real rbd.ko + Ceph (guest kernel \(kernel) under TCG; medians of \(runs) interleaved runs, the CLI's of \(cliRuns))
 
             \(table.text)
 
             \(memory.text)
 
-            - Ratios are of medians; the last column compares each variant's fastest run, which \
-            emulation noise (a guest CPU shared by the cluster's daemons) inflates least.
+            - ours/floor is the median of the per-run ratios (ours and the floor run back to back in \
+            every run, taking turns at going first, so a slow stretch of the guest slows both); ours/CLI \
+            is the ratio of the medians; the last column compares each variant's fastest run, which \
+            emulation noise (a guest CPU shared with the cluster's daemons) inflates least.
             - Map rows: `RBDBus.map`/`unmap` vs add_key + one `write(2)` of the same request to \
             `add_single_major` + keyctl_unlink (unmap: one write of `<id>` to `remove_single_major`) vs \
             `rbd device map/unmap -o noudev`. Request (ours' config_info, written verbatim by the floor): \
@@ -160,6 +167,7 @@ struct VMCommand: ParsableCommand {
             the row below it subtracts each run's own mkfs (ours: its `mkfs` phase, which includes the \
             formatter's slot; the others: the mkfs.ext4 process), the part of the work that is not the tool's.
             - Ours' attach phases (median): \(phases.joined(separator: ", ")).
+            - Detach split (median): \(["ours unmounts", "floor unmounts", "ours unmap", "floor remove"].map { "\($0) \(human(median(formatted.detachParts[$0] ?? [])))" }.joined(separator: ", ")).
             """
     }
 }

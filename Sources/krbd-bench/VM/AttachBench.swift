@@ -55,10 +55,13 @@ struct AttachBench {
         return (attached.devicePath.string, attached.timings.phases + setUp.timings.phases, attached.formatted)
     }
 
-    func oursDetach(_ image: String) throws {
+    /// tearDown + detach; returns their phases (`unmount` of the bind, then `unmount` and
+    /// `unmap` of the volume).
+    @discardableResult
+    func oursDetach(_ image: String) throws -> [PhaseTimings.Phase] {
         let spec = try spec(image)
-        try plugin.tearDown(spec, podUID: podUID)
-        try plugin.detach(spec)
+        let down = try plugin.tearDown(spec, podUID: podUID)
+        return down.phases + (try plugin.detach(spec)).phases
     }
 
     // MARK: floor
@@ -82,12 +85,16 @@ struct AttachBench {
         return volume
     }
 
-    func floorDetach(_ volume: BareVolume) throws {
-        try Floor.unmount(volume.target)
-        try Floor.removeDirectory(volume.target)
-        try Floor.unmount(volume.global)
-        try Floor.removeDirectory(volume.global)
-        try Floor.remove(volume.id)
+    /// Returns the seconds of the two unmounts (with their rmdirs) and of the remove write.
+    @discardableResult
+    func floorDetach(_ volume: BareVolume) throws -> (unmounts: Double, remove: Double) {
+        let unmounts = try seconds {
+            try Floor.unmount(volume.target)
+            try Floor.removeDirectory(volume.target)
+            try Floor.unmount(volume.global)
+            try Floor.removeDirectory(volume.global)
+        }
+        return (unmounts, try seconds { try Floor.remove(volume.id) })
     }
 
     // MARK: CLI
@@ -128,6 +135,8 @@ struct AttachBench {
         var attach = Samples()
         var detach = Samples()
         var phases: [String: [Double]] = [:]
+        /// Detach split: ours' `unmounts` (both unmount phases) and `unmap`; the floor's likewise.
+        var detachParts: [String: [Double]] = [:]
         var request = ""
     }
 
@@ -145,36 +154,39 @@ struct AttachBench {
     }
 
     /// Attach and detach of the formatted `image`, the three variants in turn on the same image.
-    func formatted(_ image: String, runs: Int) throws -> Result {
+    func formatted(_ image: String, runs: Int, cliRuns: Int) throws -> Result {
         var result = Result()
         // Untimed first round: makes the filesystem if the image is blank, and gives the request.
         let first = try oursAttach(image)
         result.request = try request(attachedAt: first.device)
         try oursDetach(image)
         let request = Self.request(result.request, image: image)
-        // The variants take turns going first, as in MapBench.
-        let variants: [() throws -> Void] = [
-            {
+        try takeTurns(
+            runs: runs, cliRuns: cliRuns, label: "attach formatted",
+            ours: {
                 var phases: [PhaseTimings.Phase] = []
                 result.attach.ours.append(try seconds { phases = try oursAttach(image).phases })
                 for phase in phases { result.phases[phase.name, default: []].append(phase.duration.seconds) }
-                result.detach.ours.append(try seconds { try oursDetach(image) })
+                var down: [PhaseTimings.Phase] = []
+                result.detach.ours.append(try seconds { down = try oursDetach(image) })
+                result.detachParts["ours unmounts", default: []].append(
+                    down.filter { $0.name == "unmount" }.reduce(0) { $0 + $1.duration.seconds })
+                result.detachParts["ours unmap", default: []].append(
+                    down.filter { $0.name == "unmap" }.reduce(0) { $0 + $1.duration.seconds })
             },
-            {
+            floor: {
                 var volume: BareVolume?
                 result.attach.floor.append(try seconds { volume = try floorAttach(image, request: request) })
-                result.detach.floor.append(try seconds { try floorDetach(volume!) })
+                var parts = (unmounts: 0.0, remove: 0.0)
+                result.detach.floor.append(try seconds { parts = try floorDetach(volume!) })
+                result.detachParts["floor unmounts", default: []].append(parts.unmounts)
+                result.detachParts["floor remove", default: []].append(parts.remove)
             },
-            {
+            cli: {
                 var volume: BareVolume?
                 result.attach.cli.append(try seconds { volume = try cliAttach(image) })
                 result.detach.cli.append(try seconds { try cliDetach(volume!) })
-            },
-        ]
-        for run in 1...runs {
-            progress("attach formatted: run \(run)/\(runs)")
-            for turn in 0..<variants.count { try variants[(run - 1 + turn) % variants.count]() }
-        }
+            })
         return result
     }
 
@@ -185,9 +197,10 @@ struct AttachBench {
         var samples = Samples()
         var withoutMkfs = Samples()
         var images = images[...]
-        // The variants take turns going first, as in MapBench; each takes the next fresh image.
-        let variants: [() throws -> Void] = [
-            {
+        // Each variant takes the next fresh image; the CLI runs every time (its images are made).
+        try takeTurns(
+            runs: runs, cliRuns: runs, label: "attach blank",
+            ours: {
                 let ours = images.removeFirst()
                 var attached: (device: String, phases: [PhaseTimings.Phase], formatted: Bool)?
                 let total = try seconds { attached = try oursAttach(ours) }
@@ -197,25 +210,20 @@ struct AttachBench {
                 withoutMkfs.ours.append(total - mkfs)
                 try oursDetach(ours)
             },
-            {
+            floor: {
                 let floorImage = images.removeFirst()
                 var volume: BareVolume?
                 samples.floor.append(try seconds { volume = try floorAttach(floorImage, request: Self.request(request, image: floorImage)) })
                 withoutMkfs.floor.append(samples.floor.last! - volume!.mkfs)
                 try floorDetach(volume!)
             },
-            {
+            cli: {
                 let cliImage = images.removeFirst()
                 var volume: BareVolume?
                 samples.cli.append(try seconds { volume = try cliAttach(cliImage) })
                 withoutMkfs.cli.append(samples.cli.last! - volume!.mkfs)
                 try floorDetach(volume!)
-            },
-        ]
-        for run in 1...runs {
-            progress("attach blank: run \(run)/\(runs)")
-            for turn in 0..<variants.count { try variants[(run - 1 + turn) % variants.count]() }
-        }
+            })
         return (samples, withoutMkfs)
     }
 }

@@ -31,7 +31,7 @@ struct MapBench {
         var request = ""
     }
 
-    func run(warm: Bool, runs: Int) throws -> Result {
+    func run(warm: Bool, runs: Int, cliRuns: Int) throws -> Result {
         guard try bus.mappedDevices().isEmpty else { throw BenchError("rbd devices are mapped already; the bench needs none") }
         var holder: MappedDevice?
         if warm {
@@ -50,11 +50,9 @@ struct MapBench {
         guard let request = first.configInfo else { throw BenchError("no config_info on \(first)") }
         result.request = request
         try bus.unmap(first)
-        // The variants take turns going first (run 1: ours, floor, CLI; run 2: floor, CLI, ours;
-        // …): the cluster's leftover work from one variant (the CLI's librados session ending in
-        // the monitor and OSD) must not always land on the same next variant.
-        let variants: [() throws -> Void] = [
-            {
+        try takeTurns(
+            runs: runs, cliRuns: cliRuns, label: "map \(warm ? "warm" : "cold")",
+            ours: {
                 var device: MappedDevice?
                 result.map.ours.append(try seconds {
                     device = try bus.map(image, monitors: cluster.monitors, credentials: cluster.credentials, options: options).device
@@ -63,14 +61,14 @@ struct MapBench {
                 noteClient("ours", device.id)
                 result.unmap.ours.append(try seconds { try bus.unmap(device) })
             },
-            {
+            floor: {
                 let before = try Floor.deviceIDs()
                 result.map.floor.append(try seconds { try Floor.add(Array(request.utf8), cluster) })
                 let id = try Floor.newID(before, try Floor.deviceIDs())
                 noteClient("floor", id)
                 result.unmap.floor.append(try seconds { try Floor.remove(id) })
             },
-            {
+            cli: {
                 var output = ""
                 result.map.cli.append(try seconds {
                     output = try runTool(["rbd", "device", "map", "-o", "noudev"] + cluster.cliArguments + ["\(image)"]).output
@@ -82,13 +80,8 @@ struct MapBench {
                 result.unmap.cli.append(try seconds {
                     try runTool(["rbd", "device", "unmap", "-o", "noudev"] + cluster.cliArguments + [String(node)])
                 })
-            },
-        ]
-        for run in 1...runs {
-            progress("map \(warm ? "warm" : "cold"): run \(run)/\(runs)")
-            for turn in 0..<variants.count { try variants[(run - 1 + turn) % variants.count]() }
-        }
-        result.sharedClient = ["ours", "floor", "CLI"].map { "\($0) \(shared[$0] ?? 0)/\(runs)" }
+            })
+        result.sharedClient = [("ours", runs), ("floor", runs), ("CLI", result.map.cli.count)].map { "\($0) \(shared[$0] ?? 0)/\($1)" }
         return result
     }
 }
