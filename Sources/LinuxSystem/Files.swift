@@ -196,9 +196,12 @@ package enum Files {
     }
 
     /// Replaces `path` atomically with `bytes`: a temp file in the same directory, written,
-    /// fsync'd, renamed over `path`, then the directory fsync'd. A crash at any point leaves
-    /// either the old or the new content, never a mix.
-    package static func writeAtomically(_ path: FilePath, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SyscallError) {
+    /// fsync'd, renamed over `path`, then (with `durableRename`) the directory fsync'd. A crash
+    /// at any point leaves either the old or the new content, never a mix; without the
+    /// directory fsync a power loss may keep the old content (or no file, for a new one).
+    package static func writeAtomically(
+        _ path: FilePath, _ bytes: [UInt8], mode: mode_t = 0o600, durableRename: Bool = true
+    ) throws(SyscallError) {
         let directory = path.removingLastComponent()
         let temp = directory.appending(".\(path.lastComponent?.string ?? "file").tmp-\(getpid())")
         let fd = try open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: mode)
@@ -226,7 +229,7 @@ package enum Files {
             try? removeFile(temp)
             throw SyscallError("rename", path: path, errno: error)
         }
-        try syncDirectory(directory)
+        if durableRename { try syncDirectory(directory) }
     }
 
     /// fsync(2) of a directory, so that a rename or unlink in it is durable.

@@ -64,8 +64,15 @@ public struct JournalRecord<Identity: Codable & Sendable & Equatable>: Codable, 
     }
 }
 
-/// One JSON file per volume, `<directory>/<key>.json`, mode 0600, replaced atomically
-/// (temp file, fsync, rename, fsync of the directory).
+/// One JSON file per volume, `<directory>/<key>.json`, mode 0600, replaced atomically (temp
+/// file, fsync, rename): a crash of the process at any point leaves a whole record, old or new.
+///
+/// Renames and removals are not made durable with an fsync of the directory (one fsync less per
+/// write, the larger cost of a write on a node's disk): only a power loss can undo them, and a
+/// power loss takes every mapping and mount the journal describes with it, so the older record
+/// (or none) it may leave behind describes state that is gone either way — `reconcile` drops
+/// it, and the next attach or detach settles it. The record's content is fsync'd before the
+/// rename: the journal is never malformed.
 public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
     /// Where the records live.
     public let directory: FilePath
@@ -117,26 +124,21 @@ public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
         }
         do throws(SyscallError) {
             do {
-                try Files.writeAtomically(file(record.key), Array(data), mode: 0o600)
+                try Files.writeAtomically(file(record.key), Array(data), mode: 0o600, durableRename: false)
             } catch where error.errno == .noSuchFileOrDirectory {
                 // The first record: make the directory (not stat'ed on every save).
                 try Files.makeDirectories(directory, mode: 0o700)
-                try Files.writeAtomically(file(record.key), Array(data), mode: 0o600)
+                try Files.writeAtomically(file(record.key), Array(data), mode: 0o600, durableRename: false)
             }
         } catch {
             throw VolumeError(.journal, "cannot write the attachment journal of \(record.key)", cause: error)
         }
     }
 
-    /// Removes the record for `key` (durably); a missing record is fine.
+    /// Removes the record for `key`; a missing record is fine.
     public func remove(_ key: String) throws(VolumeError) {
         do throws(SyscallError) {
-            try Files.removeFile(file(key))
-            do {
-                try Files.syncDirectory(directory)
-            } catch where error.errno == .noSuchFileOrDirectory {
-                // No journal directory: nothing was there to remove.
-            }
+            try Files.removeFile(file(key))  // not fsync'd: see the type's documentation
         } catch {
             throw VolumeError(.journal, "cannot remove the attachment journal of \(key)", cause: error)
         }

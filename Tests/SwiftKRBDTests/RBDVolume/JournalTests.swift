@@ -11,6 +11,26 @@ private struct FakeIdentity: Codable, Sendable, Equatable {
 }
 
 @Suite struct JournalTests {
+    /// The record's bytes are fsync'd before the rename (never a malformed journal); the rename
+    /// and the removal are not (what a power loss could undo, it also unmaps and unmounts).
+    @Test func contentIsSyncedBeforeTheRenameAndNothingElseIs() throws {
+        let dir = try TemporaryDirectory()
+        let journal = Journal<FakeIdentity>(directory: dir("plugin/journal"))
+        let record = JournalRecord<FakeIdentity>(plugin: "kubernetes.io/rbd", key: "rbd-image-a", fsType: "ext4", readOnly: false)
+        try journal.save(record)  // makes the directory
+        try MockingDriver.with { driver in
+            try journal.save(record)
+            let names = driver.trace.map(\.name).filter { ["fsync", "renameat"].contains($0) }
+            #expect(names == ["fsync", "renameat"], "one fsync, of the temp file, before the rename; none after")
+            #expect(driver.calls("fsync").first?.path?.hasSuffix(".tmp-\(getpid())") == true)
+        }
+        try MockingDriver.with { driver in
+            try journal.remove("rbd-image-a")
+            #expect(driver.calls("unlinkat").count == 1 && driver.calls("fsync").isEmpty)
+        }
+        #expect(journal.keys().isEmpty)
+    }
+
     @Test func roundTripIsPrivateAndAtomic() throws {
         let dir = try TemporaryDirectory()
         let journal = Journal<FakeIdentity>(directory: dir("plugin/journal"))
