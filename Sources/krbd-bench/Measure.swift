@@ -107,25 +107,34 @@ func runTool(_ arguments: [String], allowing: Set<CInt> = []) throws -> ProcessR
     return result
 }
 
-/// Runs `ours`, `floor` and `cli` `runs` times, taking turns at going first (run 1: ours,
-/// floor, CLI; run 2: floor, CLI, ours; …) so that leftover work of one variant (the CLI's
-/// librados session ending in the monitor and OSD) does not always land on the same next one.
-/// The CLI, whose ratio has a wide margin and which costs seconds a run, runs in `cliRuns` of
-/// the runs, spread evenly; ours and the floor run every time, so their samples pair up by run.
+/// Runs `ours`, `floor` and `cli` `runs` times. Ours and the floor run in every run, taking
+/// turns at going first, so that their samples pair up by run. The CLI — whose ratio has a wide
+/// margin and which costs seconds a run — runs in `cliRuns` of the runs, spread evenly, and goes
+/// first in them, followed by ours and the floor in turn: leftover work of the CLI (its librados
+/// session ending in the monitor and OSD) lands on each of them equally often.
 func takeTurns(
     runs: Int, cliRuns: Int, label: String,
     ours: () throws -> Void, floor: () throws -> Void, cli: () throws -> Void
 ) rethrows {
     let stride = max(1, runs / max(1, cliRuns))
+    var cliRun = 0
     for run in 0..<runs {
         progress("\(label): run \(run + 1)/\(runs)")
-        let withCLI = run % stride == 0 && run / stride < cliRuns
-        for turn in 0..<3 {
-            switch (run + turn) % 3 {
-            case 0: try ours()
-            case 1: try floor()
-            default: if withCLI { try cli() }
-            }
+        let withCLI = run % stride == 0 && cliRun < cliRuns
+        let oursFirst: Bool
+        if withCLI {
+            try cli()
+            oursFirst = cliRun % 2 == 0
+            cliRun += 1
+        } else {
+            oursFirst = run % 2 == 0
+        }
+        if oursFirst {
+            try ours()
+            try floor()
+        } else {
+            try floor()
+            try ours()
         }
     }
 }

@@ -200,14 +200,19 @@ public struct Mounter: Sendable {
     }
 
     /// The bind must be the mount at `target` now, read-only when asked. Asked of the kernel
-    /// about `target` itself: statx(2) `STATX_ATTR_MOUNT_ROOT` and the mount's own flags from
-    /// statvfs(3) (`ST_RDONLY` includes the per-mount read-only flag); kernels before 5.8 do not
-    /// report the attribute, and the mount table decides there. A failed check undoes the bind.
+    /// about `target` itself: statx(2) `STATX_ATTR_MOUNT_ROOT` and statvfs(3) `ST_RDONLY` (set
+    /// when the mount or its superblock is read-only: either way writes through it fail);
+    /// kernels before 5.8 do not report the attribute (and a seccomp filter may refuse statx):
+    /// the mount table decides there. A failed check undoes the bind.
     private func verifyBind(target: FilePath, readOnly: Bool) throws(MountError) {
         var sx = statx()
         let flags = AT_SYMLINK_NOFOLLOW | CSUPPORT_AT_NO_AUTOMOUNT
         if system_statx(AT_FDCWD, target.string, flags, UInt32(STATX_TYPE), &sx) != 0 {
             let cause = SyscallError("statx", path: target, errno: .current)
+            // No statx (before 4.11) or a seccomp filter that refuses it: the table decides.
+            if cause.errno == .noFunction || cause.errno == .notPermitted {
+                return try verifyBindInMountTable(target: target, readOnly: readOnly)
+            }
             undoBind(target)
             throw MountError(.bindVerificationFailed, "cannot stat the bind at \(target); it was undone",
                              path: target, cause: cause)

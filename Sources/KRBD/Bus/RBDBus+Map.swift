@@ -69,8 +69,7 @@ extension RBDBus {
             let monitorTokens = Set(attempts.flatMap(\.monitorTokens))
             let directory = try? Files.openDirectory(devicesDirectory)
             defer { if let directory { _ = system_close(directory) } }
-            let before = try deviceIDs()
-            let existing = before.filter { matches($0, identity, directory: directory) && sameCluster($0, monitorTokens) }
+            let existing = try deviceIDs().filter { matches($0, identity, directory: directory) && sameCluster($0, monitorTokens) }
             if let first = existing.first {
                 switch policy {
                 case .reuse:
@@ -97,9 +96,7 @@ extension RBDBus {
             var index = 0
             while true {
                 do throws(RBDError) {
-                    return MapResult(
-                        device: try mapOnce(spec, attempts[index], identity, options, credentials, before: Set(before)),
-                        newlyMapped: true)
+                    return MapResult(device: try mapOnce(spec, attempts[index], identity, options, credentials), newlyMapped: true)
                 } catch let error where index + 1 < attempts.count && Self.triesNextMonitor(error) {
                     index += 1
                 }
@@ -192,12 +189,14 @@ extension RBDBus {
         }
     }
 
-    /// One write and everything after it. Called under the host lock; `before` are the device
-    /// ids listed under it before the first write.
+    /// One write and everything after it. Called under the host lock. The ids are listed right
+    /// before the write (not reused from the reuse check: a device removed meanwhile by a tool
+    /// that does not take our lock frees an id the kernel hands out again, lowest first).
     private func mapOnce(
         _ spec: ImageSpec, _ request: MapRequest, _ identity: Identity, _ options: MapOptions,
-        _ credentials: CephCredentials, before: Set<Int>
+        _ credentials: CephCredentials
     ) throws(RBDError) -> MappedDevice {
+        let before = Set(try deviceIDs())
         do {
             try writeControl("add", Array(request.text.utf8))
         } catch {

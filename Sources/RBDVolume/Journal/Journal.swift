@@ -11,8 +11,7 @@ import SystemPackage
 public enum AttachPhase: String, Codable, Sendable {
     /// Mapping was about to start; no device may exist yet.
     case attaching
-    /// The device exists (identity recorded); not mounted yet. Written by earlier versions
-    /// between map and mount; still understood (attach now records the identity with `mounted`).
+    /// The device exists (identity recorded); not mounted yet.
     case mapped
     /// The device is mounted at the global path.
     case mounted

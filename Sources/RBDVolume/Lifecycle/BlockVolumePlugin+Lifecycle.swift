@@ -62,10 +62,12 @@ extension BlockVolumePlugin {
             record.devicePath = device.path.string
             record.major = device.major
             record.minor = device.minor
-            // The identity is written with the mounted phase (one journal write less per
-            // attach): until then the `attaching` record marks the mapping as this volume's,
-            // and the next attach adopts it or a detach finds it by its spec.
+            record.phase = .mapped
             do throws(VolumeError) {
+                // Recorded before probe, mkfs and mount (which can take minutes): status,
+                // reconcile and a detach after a crash then know the exact device, not only
+                // that "a mapping may exist".
+                try journal.save(record)
                 let outcome = try formatAndMount(device: device, spec: spec, at: global, timings: &timings)
                 record.phase = .mounted
                 record.formattedHere = record.formattedHere || outcome.formatted

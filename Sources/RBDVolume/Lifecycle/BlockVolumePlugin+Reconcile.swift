@@ -34,7 +34,13 @@ public struct ReconcileFinding: Sendable, CustomStringConvertible {
 
 extension BlockVolumePlugin {
     /// The decision for one journaled volume, from facts alone (unit-tested on fixtures).
-    static func classify(phase: AttachPhase, deviceAttached: Bool, globalMounted: Bool) -> ReconcileFinding.Kind {
+    /// `identityKnown == false` (an `attaching` record: the map may have happened unrecorded)
+    /// means `deviceAttached` could not be checked: such a volume is only ever `interrupted`,
+    /// never a stale mount to clean up.
+    static func classify(
+        phase: AttachPhase, deviceAttached: Bool, globalMounted: Bool, identityKnown: Bool = true
+    ) -> ReconcileFinding.Kind {
+        if !identityKnown && phase == .attaching { return .interrupted }
         switch (deviceAttached, globalMounted) {
         case (true, true): return .consistent
         case (true, false): return phase == .detaching || phase == .attaching ? .interrupted : .mappedNotMounted
@@ -63,7 +69,9 @@ extension BlockVolumePlugin {
                         underlying: error)
                 }
                 let mounted = try isMounted(global)
-                let kind = Self.classify(phase: record.phase, deviceAttached: attached, globalMounted: mounted)
+                let kind = Self.classify(
+                    phase: record.phase, deviceAttached: attached, globalMounted: mounted,
+                    identityKnown: record.identity != nil)
                 var detail: String
                 var repaired = false
                 switch kind {

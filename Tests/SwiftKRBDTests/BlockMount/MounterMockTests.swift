@@ -154,6 +154,20 @@ import Testing
         }
     }
 
+    /// statx refused (a seccomp filter) or missing: the bind is checked in the mount table.
+    @Test(arguments: [Errno.notPermitted, .noFunction])
+    func bindCheckFallsBackToTheTableWithoutStatx(errno: Errno) throws {
+        let dir = try TemporaryDirectory()
+        let target = FilePath("/krbd/pods/uid/vol")
+        let proc = try Self.fixtureProc(dir, mountinfo: ["200 1 252:0 / \(target) ro - ext4 /dev/rbd0 rw"])
+        try MockingDriver.with { driver in
+            driver.on("mount") { _ in .succeed(0) }
+            driver.fail("statx", pathContains: target.string, with: errno)
+            try Mounter(proc: proc, bindStrategy: .twoStep).bind(source: dir.path, target: target, readOnly: true)
+            #expect(driver.calls("umount2").isEmpty, "the table shows a read-only bind: kept")
+        }
+    }
+
     @Test func atomicBindNeverMountsWritable() throws {
         let dir = try TemporaryDirectory()
         let target = FilePath("/krbd/pods/uid/vol")

@@ -23,6 +23,14 @@ import Testing
     func classification(_ phase: AttachPhase, _ attached: Bool, _ mounted: Bool, _ expected: ReconcileFinding.Kind) {
         #expect(Plugin.classify(phase: phase, deviceAttached: attached, globalMounted: mounted) == expected)
     }
+
+    /// An `attaching` record without an identity cannot tell whether its device exists: a
+    /// mounted global path is then never taken for a stale mount (which repair would unmount).
+    @Test(arguments: [true, false])
+    func attachingWithoutIdentityIsOnlyEverInterrupted(mounted: Bool) {
+        #expect(Plugin.classify(phase: .attaching, deviceAttached: false, globalMounted: mounted, identityKnown: false)
+            == .interrupted)
+    }
 }
 
 /// The whole lifecycle on real loop devices and real mounts (root + KRBD_PRIVILEGED_TESTS=1).
@@ -171,11 +179,12 @@ import Testing
         #expect(plugin.journal.keys().isEmpty)
     }
 
-    @Test func attachRecordsTheIdentityOnceAndADetachInterruptedAfterItsUnmountIsFinished() throws {
-        // attach writes the journal twice: `attaching` before the map, `mounted` with the identity.
+    @Test func attachRecordsEachPhaseAndADetachInterruptedAfterItsUnmountIsFinished() throws {
+        // attach writes the journal three times: `attaching` before the map, `mapped` with the
+        // identity, `mounted`.
         let attached = try MockingDriver.with { driver in
             let attached = try plugin.attach(spec)
-            #expect(driver.calls("renameat", pathContains: "journal").count == 2)
+            #expect(driver.calls("renameat", pathContains: "journal").count == 3)
             return attached
         }
         let record = try #require(try plugin.journal.load("loop-disk.img"))
