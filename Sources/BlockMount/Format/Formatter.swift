@@ -2,6 +2,12 @@ import LinuxSystem
 import Synchronization
 import SystemPackage
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
 /// Makes a filesystem on a device, only on positive evidence that the device is blank.
 ///
 /// Runs `mkfs.<fsType>` through `Subprocess.run` (the one program BlockMount runs) with
@@ -105,7 +111,7 @@ public struct Formatter: Sendable {
         let clock = ContinuousClock()
         let queued = clock.now
         let grantsBefore = try queue.acquire(timeout: queueTimeout, device: device)
-        defer { queue.release() }
+        defer { queue.release(device: device) }
         let start = clock.now
         let queueWait = start - queued
 
@@ -171,6 +177,17 @@ final class FormatQueue: Sendable {
         var waiting: [UInt64] = []
         /// Slots granted so far.
         var grants: UInt64 = 0
+        /// The devices (see `FormatQueue.key`) that hold a slot: one mkfs per device at a time.
+        var busy: Set<String> = []
+    }
+
+    /// What identifies a device in the queue: its device number for a block device (however
+    /// it is named: `/dev/rbd0`, a `/dev/disk/by-*` link), its path for anything else.
+    static func key(_ device: FilePath) -> String {
+        if let st = try? Files.status(device, followSymlinks: true), st.st_mode & S_IFMT == S_IFBLK {
+            return "block \(st.st_rdev)"
+        }
+        return "path \(device)"
     }
 
     /// The queue's state at one moment, to tell later whether any mkfs ran or started since.
@@ -198,10 +215,13 @@ final class FormatQueue: Sendable {
     /// How many runs hold a slot now.
     var active: Int { state.withLock { $0.active } }
 
-    /// Waits for a slot (polling; mkfs takes far longer than the pause) until `timeout`;
-    /// returns how many slots were granted before this one.
+    /// Waits for a slot (polling; mkfs takes far longer than the pause) until `timeout`, and
+    /// for no other slot to hold the same device (two callers of one process formatting one
+    /// device: the second then probes after the first's mkfs, and finds its filesystem);
+    /// returns how many slots were granted before this one. Release with `release(device:)`.
     @discardableResult
     func acquire(timeout: Duration, device: FilePath) throws(MountError) -> UInt64 {
+        let key = Self.key(device)
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         let ticket = state.withLock { s in
@@ -212,10 +232,11 @@ final class FormatQueue: Sendable {
         var pause: UInt32 = 1_000
         while true {
             let granted = state.withLock { s -> UInt64? in
-                guard s.waiting.first == ticket, s.active < s.limit else { return nil }
+                guard s.waiting.first == ticket, s.active < s.limit, !s.busy.contains(key) else { return nil }
                 defer { s.grants += 1 }
                 s.waiting.removeFirst()
                 s.active += 1
+                s.busy.insert(key)
                 return s.grants
             }
             if let granted { return granted }
@@ -229,5 +250,12 @@ final class FormatQueue: Sendable {
         }
     }
 
-    func release() { state.withLock { $0.active -= 1 } }
+    /// Gives back the slot `acquire(timeout:device:)` granted for `device`.
+    func release(device: FilePath) {
+        let key = Self.key(device)
+        state.withLock {
+            $0.active -= 1
+            $0.busy.remove(key)
+        }
+    }
 }

@@ -179,9 +179,27 @@ import Testing
         #expect { try queue.acquire(timeout: .milliseconds(20), device: "/dev/b") } throws: {
             ($0 as! MountError).code == .formatFailed
         }
-        queue.release()
+        queue.release(device: "/dev/a")
         try queue.acquire(timeout: .milliseconds(20), device: "/dev/c")
-        queue.release()
+        queue.release(device: "/dev/c")
+        #expect(queue.active == 0)
+    }
+
+    /// One mkfs per device at a time, whatever the limit: a second caller for the same device
+    /// waits (and then probes the first one's filesystem); other devices go ahead.
+    @Test func oneSlotPerDevice() throws {
+        let dir = try TemporaryDirectory()
+        let image = try sparseFile(dir("one.img"), mebibytes: 1)
+        let queue = FormatQueue(limit: 4)
+        try queue.acquire(timeout: .seconds(1), device: image)
+        #expect { try queue.acquire(timeout: .milliseconds(30), device: image) } throws: {
+            ($0 as! MountError).code == .formatFailed
+        }
+        try queue.acquire(timeout: .milliseconds(30), device: dir("other.img"))
+        queue.release(device: dir("other.img"))
+        queue.release(device: image)
+        try queue.acquire(timeout: .milliseconds(30), device: image)
+        queue.release(device: image)
         #expect(queue.active == 0)
     }
 
@@ -221,7 +239,7 @@ import Testing
         // Another formatter of this process wins the device between our probe and our slot.
         try queue.acquire(timeout: .seconds(1), device: image)
         try sh("mkfs.ext4 -q -F '\(image)'")
-        queue.release()
+        queue.release(device: image)
         try MockingDriver.with { driver in
             let result = try Formatter().format(
                 device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
@@ -238,7 +256,7 @@ import Testing
         try queue.acquire(timeout: .seconds(1), device: "/dev/other")
         let mark = queue.mark()
         #expect(!mark.idle)
-        queue.release()
+        queue.release(device: "/dev/other")
         try MockingDriver.with { driver in
             let result = try Formatter().format(
                 device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
