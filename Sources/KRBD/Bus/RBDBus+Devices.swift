@@ -161,6 +161,13 @@ extension RBDBus {
     static func redactingSecret(_ text: String) -> String { redactingSecrets(text) }
 }
 
+extension MappedDevice {
+    /// Whether `other` describes a mapping of the same image: pool, namespace, image and
+    /// snapshot, and cluster fsid and image id where both show them (the rules `map` and
+    /// `unmap` check a device by).
+    public func isSameImage(as other: MappedDevice) -> Bool { Identity(other).matches(self) }
+}
+
 /// What makes a mapping the one that was asked for.
 struct Identity: Sendable, Hashable {
     /// Whether `device` (read back from sysfs) is this mapping: the same rules as

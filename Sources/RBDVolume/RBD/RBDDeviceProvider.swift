@@ -107,11 +107,7 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
         _ = try bus.unmap(identity)
     }
 
-    static func sameImage(_ a: MappedDevice, _ b: MappedDevice) -> Bool {
-        a.pool == b.pool && (a.namespace ?? "") == (b.namespace ?? "") && a.image == b.image && a.snapshot == b.snapshot
-            && (a.clusterFSID == nil || b.clusterFSID == nil || a.clusterFSID == b.clusterFSID)
-            && (a.imageID == nil || b.imageID == nil || a.imageID == b.imageID)
-    }
+    static func sameImage(_ a: MappedDevice, _ b: MappedDevice) -> Bool { a.isSameImage(as: b) }
 
     private func attached(_ device: MappedDevice, newly: Bool) -> AttachedDevice<MappedDevice> {
         var identity = device
