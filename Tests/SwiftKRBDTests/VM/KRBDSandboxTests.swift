@@ -10,7 +10,9 @@ import Testing
 
 @Suite(.serialized, .sandbox) struct KRBDSandboxTests {
     let env = ProcessInfo.processInfo.environment
-    let bus = RBDBus()
+    /// udevd's blkid probe of a new device holds it open for a moment (EBUSY on unmap); under
+    /// emulation a cold udev worker takes seconds, not the default window's 500 ms.
+    let bus = { var bus = RBDBus(); bus.busyRetryWindow = .seconds(3); return bus }()
 
     let monitorV1 = (try? MonitorAddress.parseList(ProcessInfo.processInfo.environment["KRBD_TEST_MON"] ?? "127.0.0.1:6789")) ?? []
     let monitorV2 = (try? MonitorAddress.parseList(ProcessInfo.processInfo.environment["KRBD_TEST_MON_V2"] ?? "127.0.0.1:3300")) ?? []

@@ -10,7 +10,9 @@ import Testing
 
 @Suite(.serialized, .sandbox) final class VolumeSandboxTests {
     let env = ProcessInfo.processInfo.environment
-    let bus = RBDBus()
+    /// udevd's blkid probe of a new device holds it open for a moment (EBUSY on unmap); under
+    /// emulation a cold udev worker takes seconds, not the default window's 500 ms.
+    let bus = { var bus = RBDBus(); bus.busyRetryWindow = .seconds(3); return bus }()
     let node: TemporaryDirectory
     let plugin: RBDPlugin
 
