@@ -87,13 +87,13 @@ public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
         let path = file(key)
         let bytes: [UInt8]
         do {
-            bytes = try Files.readBytes(path)
+            bytes = try Files.readBytes(path, shortReadEnds: true)  // a regular file of ours
         } catch {
             if error.errno == .noSuchFileOrDirectory { return nil }
             throw VolumeError(.journal, "cannot read the attachment journal", cause: error)
         }
         do {
-            let record = try JSONDecoder().decode(JournalRecord<Identity>.self, from: Data(bytes))
+            let record = try Self.decode(bytes)
             guard record.schema <= JournalRecord<Identity>.currentSchema else {
                 throw VolumeError(
                     .journal,
@@ -113,25 +113,35 @@ public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
     public func save(_ record: JournalRecord<Identity>) throws(VolumeError) {
         var record = record
         record.updated = Date().timeIntervalSince1970
-        let data: Data
+        let data: [UInt8]
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            data = try encoder.encode(record)
+            data = try JSONValueEncoder.encode(record).prettyBytes()
         } catch {
             throw VolumeError(.journal, "cannot encode the journal of \(record.key): \(error)")
         }
         do throws(SyscallError) {
             do {
-                try Files.writeAtomically(file(record.key), Array(data), mode: 0o600, durableRename: false)
+                try Files.writeAtomically(file(record.key), data, mode: 0o600, durableRename: false)
             } catch where error.errno == .noSuchFileOrDirectory {
                 // The first record: make the directory (not stat'ed on every save).
                 try Files.makeDirectories(directory, mode: 0o700)
-                try Files.writeAtomically(file(record.key), Array(data), mode: 0o600, durableRename: false)
+                try Files.writeAtomically(file(record.key), data, mode: 0o600, durableRename: false)
             }
         } catch {
             throw VolumeError(.journal, "cannot write the attachment journal of \(record.key)", cause: error)
         }
+    }
+
+    /// A record from its file's bytes: the journal's own JSON codec, or JSONDecoder for
+    /// whatever it refuses (a record of an earlier build or another writer still reads; a
+    /// malformed one gets JSONDecoder's error).
+    static func decode(_ bytes: [UInt8]) throws -> JournalRecord<Identity> {
+        if let value = try? JSONValue.parse(bytes),
+            let record = try? JSONValueDecoder.decode(JournalRecord<Identity>.self, from: value)
+        {
+            return record
+        }
+        return try JSONDecoder().decode(JournalRecord<Identity>.self, from: Data(bytes))
     }
 
     /// Removes the record for `key`; a missing record is fine.
