@@ -37,6 +37,10 @@ import Testing
         #expect(redactingSecrets("m secret=QUJD rbd i\n") == "m secret=<redacted> rbd i\n")
         #expect(redactingSecrets("a secret=x,secret=y") == "a secret=<redacted>,secret=<redacted>")
         #expect(redactingSecrets("no secrets here") == "no secrets here")
+        #expect(redactingSecrets("secret=") == "secret=<redacted>")
+        #expect(redactingSecrets("ends in secret=abc") == "ends in secret=<redacted>")
+        #expect(redactingSecrets("ssecret=ab cd") == "ssecret=<redacted> cd")
+        #expect(redactingSecrets("secret") == "secret" && redactingSecrets("secre=t") == "secre=t" && redactingSecrets("") == "")
     }
 
     @Test func forcedErrnoSurfacesAsSyscallError() throws {
