@@ -26,7 +26,10 @@ package enum Files {
     }
 
     /// Reads a whole file of at most `limit` bytes (sysfs attributes are at most a page).
-    package static func readBytes(_ path: FilePath, limit: Int = 1 << 20) throws(SyscallError) -> [UInt8] {
+    /// `shortReadEnds`: a read that returns less than asked for is taken as the end (true of a
+    /// regular file, which the caller knows it reads; never of procfs), saving the read that
+    /// would return 0.
+    package static func readBytes(_ path: FilePath, limit: Int = 1 << 20, shortReadEnds: Bool = false) throws(SyscallError) -> [UInt8] {
         let fd = try open(path, O_RDONLY)
         defer { _ = system_close(fd) }
         var result: [UInt8] = []
@@ -40,6 +43,7 @@ package enum Files {
                 throw SyscallError("read", path: path, errno: error)
             }
             result.append(contentsOf: chunk[0..<n])
+            if shortReadEnds && n < chunk.count { break }
         }
         return result
     }

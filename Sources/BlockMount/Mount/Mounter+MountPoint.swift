@@ -79,6 +79,10 @@ extension Mounter {
     ///   when the directory cannot be removed (not empty: its data is never deleted).
     /// - Touches: statx(2), umount2(2), rmdir (unlinkat(2) `AT_REMOVEDIR`).
     public func cleanupMountPoint(_ target: FilePath) throws(MountError) {
+        // The common case (teardown, detach) is a mounted target: unmount it before looking,
+        // which saves a statx. Any failure (not mounted, missing, busy, …) is left to the loop,
+        // which looks first and reports it (a busy target then names its holders).
+        _ = system_umount2(target.string, CInt(UMOUNT_NOFOLLOW))
         for _ in 0..<16 {
             switch try mountPointStatus(target) {
             case .missing:

@@ -222,9 +222,31 @@ import Testing
             driver.fail("statx", pathContains: "stale", times: 1, with: .staleNFSFileHandle)
             driver.on("umount2") { _ in .succeed(0) }
             try mounter.cleanupMountPoint(target)
-            #expect(driver.calls("umount2", pathContains: "stale").count == 1)
+            // Once before looking (cleanup's first step), once after statx still saw the
+            // corruption (the mocked umount2 changed nothing).
+            #expect(driver.calls("umount2", pathContains: "stale").count == 2)
         }
         #expect(!FileManager.default.fileExists(atPath: target.string))
+    }
+
+    /// Cleanup unmounts before it looks (a mounted target costs umount2 + statx + rmdir); a target
+    /// that is not mounted gets EINVAL from that umount2 and is then looked at and removed.
+    @Test func cleanupUnmountsBeforeLooking() throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir("plain").string, withIntermediateDirectories: false)
+        try MockingDriver.with { driver in
+            try Mounter().cleanupMountPoint(dir("plain"))
+            #expect(driver.trace.map(\.name) == ["umount2", "statx", "unlinkat"])
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir("plain").string))
+        try MockingDriver.with { driver in
+            driver.fail("umount2", times: 1, with: .resourceBusy)
+            driver.fail("statx", times: 1, with: .socketNotConnected)  // looks mounted (corrupted)
+            driver.fail("umount2", times: 1, with: .resourceBusy)
+            try FileManager.default.createDirectory(atPath: dir("busy").string, withIntermediateDirectories: false)
+            #expect { try Mounter().cleanupMountPoint(dir("busy")) } throws: { ($0 as! MountError).code == .busy }
+            #expect(driver.calls("umount2").count == 2, "the busy error comes from the unmount after the look")
+        }
     }
 
     @Test func mountPointFallsBackToTheMountTable() throws {

@@ -31,6 +31,29 @@ private struct FakeIdentity: Codable, Sendable, Equatable {
         #expect(journal.keys().isEmpty)
     }
 
+    /// A record is one regular file of ours: one read, no second read for the end.
+    @Test func loadReadsTheRecordOnce() throws {
+        let dir = try TemporaryDirectory()
+        let journal = Journal<FakeIdentity>(directory: dir("j"))
+        var record = JournalRecord<FakeIdentity>(plugin: "p", key: "k", fsType: "ext4", readOnly: false)
+        record.identity = FakeIdentity(device: 1, fsid: String(repeating: "f", count: 5000))  // a record over 4 KiB
+        try journal.save(record)
+        let big = try MockingDriver.with { driver in
+            let loaded = try journal.load("k")
+            #expect(driver.calls("read").count == 2, "4096 bytes, then the short rest")
+            return loaded
+        }
+        #expect(big?.identity == record.identity)
+        record.identity = FakeIdentity(device: 1, fsid: "f")
+        try journal.save(record)
+        let small = try MockingDriver.with { driver in
+            let loaded = try journal.load("k")
+            #expect(driver.calls("read").count == 1)
+            return loaded
+        }
+        #expect(small?.identity == record.identity)
+    }
+
     @Test func roundTripIsPrivateAndAtomic() throws {
         let dir = try TemporaryDirectory()
         let journal = Journal<FakeIdentity>(directory: dir("plugin/journal"))
