@@ -15,7 +15,8 @@ enum JSONValue: Equatable {
     case number(String)
     case string(String)
     case array([JSONValue])
-    /// Members in document order (duplicate keys: the last one wins on lookup).
+    /// Members in document order (a repeated key: the decoder takes the first, as JSONDecoder;
+    /// the writer the last, as JSONEncoder when a value encodes a key twice).
     case object([(String, JSONValue)])
 
     static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
@@ -343,11 +344,12 @@ private struct JSONParser {
         guard index + 4 <= bytes.count else { throw error("unexpected end") }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[index] | 0x20
+            let byte = bytes[index]
             let digit: UInt8
             switch byte {
             case 48...57: digit = byte - 48
             case 97...102: digit = byte - 87
+            case 65...70: digit = byte - 55
             default: throw error("invalid \\u escape")
             }
             value = value << 4 | UInt32(digit)

@@ -5,7 +5,8 @@ import Foundation
 #endif
 
 /// Decodes a `Decodable` value from a `JSONValue` with JSONDecoder's default strategies (`Data`
-/// from base64, `URL` from a string). Stricter than JSONDecoder in one way only: a number is
+/// from base64, `URL` from a string, `Decimal` from a number); of a repeated key the first value
+/// counts, as in JSONDecoder. Stricter than JSONDecoder in one way only: a number is
 /// converted to an integer type only when its text is an integer literal that fits (`Journal`
 /// asks JSONDecoder about anything this refuses).
 struct JSONValueDecoder {
@@ -60,6 +61,10 @@ private struct ValueDecoder: Decoder {
             }
             return url as! T
         }
+        if T.self == Decimal.self {
+            guard case .number(let text) = value, let decimal = Decimal(string: text) else { throw mismatch(type) }
+            return decimal as! T
+        }
         return try T(from: self)
     }
 
@@ -73,8 +78,16 @@ private struct ValueDecoder: Decoder {
         return flag
     }
 
-    func decodeFloatingPoint(_ type: Double.Type) throws -> Double {
-        guard case .number(let text) = value, let number = Double(text) else { throw mismatch(type) }
+    /// A finite number of type `F`, parsed straight from the text; out of range (infinite, or
+    /// zero from non-zero digits) is an error, as JSONDecoder's "not representable".
+    func decodeFloatingPoint<F: BinaryFloatingPoint & LosslessStringConvertible>(_ type: F.Type) throws -> F {
+        guard case .number(let text) = value else { throw mismatch(type) }
+        guard let number = F(text), number.isFinite,
+            number != 0 || !text.prefix(while: { $0 != "e" && $0 != "E" }).contains(where: { ("1"..."9").contains($0) })
+        else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: codingPath, debugDescription: "number \(text) is not representable in \(F.self)"))
+        }
         return number
     }
 
@@ -96,12 +109,19 @@ private struct KeyedValueContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
     let members: [(String, JSONValue)]
     let codingPath: [any CodingKey]
 
-    var allKeys: [Key] { members.compactMap { Key(stringValue: $0.0) } }
+    var allKeys: [Key] {
+        var seen: [String] = []
+        return members.compactMap { member in
+            guard !seen.contains(member.0) else { return nil }
+            seen.append(member.0)
+            return Key(stringValue: member.0)
+        }
+    }
 
-    /// The member's value; the last one when a key repeats (as JSONDecoder).
+    /// The member's value; the first one when a key repeats (as JSONDecoder).
     private func lookup(_ key: Key) -> JSONValue? {
         let name = key.stringValue
-        return members.last { $0.0 == name }?.1
+        return members.first { $0.0 == name }?.1
     }
 
     private func decoder(_ key: Key) throws -> ValueDecoder {
@@ -117,7 +137,7 @@ private struct KeyedValueContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try decoder(key).decode(type) }
     func decode(_ type: String.Type, forKey key: Key) throws -> String { try decoder(key).decode(type) }
     func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try decoder(key).decodeFloatingPoint(type) }
-    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { Float(try decoder(key).decodeFloatingPoint(Double.self)) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try decoder(key).decodeFloatingPoint(type) }
     func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try decoder(key).decodeInteger(type) }
     func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try decoder(key).decodeInteger(type) }
     func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try decoder(key).decodeInteger(type) }
@@ -141,7 +161,7 @@ private struct KeyedValueContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
     }
 
     func superDecoder() throws -> any Decoder {
-        ValueDecoder(value: members.last { $0.0 == "super" }?.1 ?? .null, parentPath: codingPath, key: nil)
+        ValueDecoder(value: members.first { $0.0 == "super" }?.1 ?? .null, parentPath: codingPath, key: nil)
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
@@ -172,7 +192,11 @@ private struct UnkeyedValueContainer: UnkeyedDecodingContainer {
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd, items[currentIndex] == .null else { return false }
+        guard !isAtEnd else {
+            throw DecodingError.valueNotFound(
+                Any?.self, .init(codingPath: codingPath + [IndexKey(currentIndex)], debugDescription: "unkeyed container is at its end"))
+        }
+        guard items[currentIndex] == .null else { return false }
         currentIndex += 1
         return true
     }
@@ -180,7 +204,7 @@ private struct UnkeyedValueContainer: UnkeyedDecodingContainer {
     mutating func decode(_ type: Bool.Type) throws -> Bool { try next().decode(type) }
     mutating func decode(_ type: String.Type) throws -> String { try next().decode(type) }
     mutating func decode(_ type: Double.Type) throws -> Double { try next().decodeFloatingPoint(type) }
-    mutating func decode(_ type: Float.Type) throws -> Float { Float(try next().decodeFloatingPoint(Double.self)) }
+    mutating func decode(_ type: Float.Type) throws -> Float { try next().decodeFloatingPoint(type) }
     mutating func decode(_ type: Int.Type) throws -> Int { try next().decodeInteger(type) }
     mutating func decode(_ type: Int8.Type) throws -> Int8 { try next().decodeInteger(type) }
     mutating func decode(_ type: Int16.Type) throws -> Int16 { try next().decodeInteger(type) }
@@ -209,7 +233,7 @@ private struct SingleValueContainer: SingleValueDecodingContainer {
     func decode(_ type: Bool.Type) throws -> Bool { try decoder.decode(type) }
     func decode(_ type: String.Type) throws -> String { try decoder.decode(type) }
     func decode(_ type: Double.Type) throws -> Double { try decoder.decodeFloatingPoint(type) }
-    func decode(_ type: Float.Type) throws -> Float { Float(try decoder.decodeFloatingPoint(Double.self)) }
+    func decode(_ type: Float.Type) throws -> Float { try decoder.decodeFloatingPoint(type) }
     func decode(_ type: Int.Type) throws -> Int { try decoder.decodeInteger(type) }
     func decode(_ type: Int8.Type) throws -> Int8 { try decoder.decodeInteger(type) }
     func decode(_ type: Int16.Type) throws -> Int16 { try decoder.decodeInteger(type) }

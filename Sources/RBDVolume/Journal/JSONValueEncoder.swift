@@ -5,8 +5,10 @@ import Foundation
 #endif
 
 /// Encodes an `Encodable` value into a `JSONValue` with JSONEncoder's default strategies (`Data`
-/// as base64, `URL` as its absolute string, `Date` as its own Codable form): the text it gives,
-/// written with `prettyBytes()`, is what `JSONEncoder` with `[.sortedKeys, .prettyPrinted]` writes.
+/// as base64, `URL` as its absolute string, `Decimal` as a number, `Date` as its own Codable
+/// form): the text it gives, written with `prettyBytes()`, is what `JSONEncoder` with
+/// `[.sortedKeys, .prettyPrinted]` writes, but for `\/`. Types it does not handle (Int128 and
+/// UInt128: the standard library's default throws) make it throw; `Journal` then asks JSONEncoder.
 struct JSONValueEncoder {
     /// The JSON value of `value`.
     /// - Throws: `EncodingError.invalidValue` for a non-finite floating-point number, or what
@@ -94,6 +96,12 @@ private final class EncodingNode {
             storage = .value(.string(data.base64EncodedString()))
         } else if T.self == URL.self, let url = value as? URL {
             storage = .value(.string(url.absoluteString))
+        } else if T.self == Decimal.self, let decimal = value as? Decimal {
+            // JSONEncoder writes a Decimal as a number, not as its keyed Codable form.
+            guard !decimal.isNaN else {
+                throw EncodingError.invalidValue(decimal, .init(codingPath: codingPath, debugDescription: "NaN is not a valid JSON number"))
+            }
+            storage = .value(.number(decimal.description))
         } else {
             try value.encode(to: NodeEncoder(node: self, codingPath: codingPath))
         }
@@ -103,14 +111,18 @@ private final class EncodingNode {
         storage = .value(try Self.number(value, codingPath: codingPath, key))
     }
 
-    /// A finite number as JSONEncoder writes it: integral values as integers ("5", not "5.0").
-    static func number(_ value: Double, codingPath: [any CodingKey], _ key: (any CodingKey)? = nil) throws -> JSONValue {
+    /// A finite number as JSONEncoder writes it: its shortest description without a trailing
+    /// ".0" ("5", "-0", "1e+16", "0.1"; a Float as a Float, so 0.1 stays 0.1).
+    static func number<F: BinaryFloatingPoint & LosslessStringConvertible>(
+        _ value: F, codingPath: [any CodingKey], _ key: (any CodingKey)? = nil
+    ) throws -> JSONValue {
         guard value.isFinite else {
             throw EncodingError.invalidValue(
                 value, .init(codingPath: codingPath + (key.map { [$0] } ?? []), debugDescription: "\(value) is not a valid JSON number"))
         }
-        if value == value.rounded(), abs(value) < 1e15 { return .number(String(Int64(value))) }
-        return .number(value.description)
+        var text = value.description
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        return .number(text)
     }
 
     func storeInteger<I: BinaryInteger>(_ value: I) { storage = .value(.number(String(value))) }
@@ -151,7 +163,7 @@ private struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtoco
         put(try EncodingNode.number(value, codingPath: codingPath, key), key)
     }
     mutating func encode(_ value: Float, forKey key: Key) throws {
-        put(try EncodingNode.number(Double(value), codingPath: codingPath, key), key)
+        put(try EncodingNode.number(value, codingPath: codingPath, key), key)
     }
     mutating func encode(_ value: Int, forKey key: Key) throws { put(integer: value, key) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { put(integer: value, key) }
@@ -217,7 +229,7 @@ private struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: Bool) throws { put(.bool(value)) }
     mutating func encode(_ value: String) throws { put(.string(value)) }
     mutating func encode(_ value: Double) throws { put(try EncodingNode.number(value, codingPath: path)) }
-    mutating func encode(_ value: Float) throws { put(try EncodingNode.number(Double(value), codingPath: path)) }
+    mutating func encode(_ value: Float) throws { put(try EncodingNode.number(value, codingPath: path)) }
     mutating func encode(_ value: Int) throws { put(integer: value) }
     mutating func encode(_ value: Int8) throws { put(integer: value) }
     mutating func encode(_ value: Int16) throws { put(integer: value) }
@@ -258,7 +270,7 @@ private struct SingleNodeContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: Bool) throws { node.storage = .value(.bool(value)) }
     mutating func encode(_ value: String) throws { node.storage = .value(.string(value)) }
     mutating func encode(_ value: Double) throws { try node.storeDouble(value, codingPath: codingPath) }
-    mutating func encode(_ value: Float) throws { try node.storeDouble(Double(value), codingPath: codingPath) }
+    mutating func encode(_ value: Float) throws { node.storage = .value(try EncodingNode.number(value, codingPath: codingPath)) }
     mutating func encode(_ value: Int) throws { node.storeInteger(value) }
     mutating func encode(_ value: Int8) throws { node.storeInteger(value) }
     mutating func encode(_ value: Int16) throws { node.storeInteger(value) }

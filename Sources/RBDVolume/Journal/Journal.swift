@@ -115,7 +115,14 @@ public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
         record.updated = Date().timeIntervalSince1970
         let data: [UInt8]
         do {
-            data = try JSONValueEncoder.encode(record).prettyBytes()
+            // The journal's own encoder; JSONEncoder for what it does not handle (see JSONValueEncoder).
+            if let bytes = try? JSONValueEncoder.encode(record).prettyBytes() {
+                data = bytes
+            } else {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                data = Array(try encoder.encode(record))
+            }
         } catch {
             throw VolumeError(.journal, "cannot encode the journal of \(record.key): \(error)")
         }

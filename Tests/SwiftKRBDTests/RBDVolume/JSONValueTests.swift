@@ -99,6 +99,71 @@ private func foundationBytes<T: Encodable>(_ value: T) throws -> [UInt8] {
         #expect(String(decoding: value.prettyBytes(), as: UTF8.self) == "{\n  \"a\" : \"x\\\"y\",\n  \"b\" : 3,\n  \"c\" : [\n\n  ],\n  \"d\" : {\n\n  }\n}")
     }
 
+    /// Numbers are written as JSONEncoder writes them (a Float as a Float, "-0", no ".0").
+    @Test func numbersAreWrittenAsJSONEncoderWritesThem() throws {
+        struct Numbers: Codable, Equatable {
+            var float: Float = 0.1
+            var negativeZero: Double = -0.0
+            var quadrillion: Double = 1e15
+            var large: Double = 1e16
+            var small: Double = 1e-7
+            var third: Double = 1.0 / 3
+            var floats: [Float] = [1.5, 3.4e38]
+        }
+        let ours = String(decoding: try JSONValueEncoder.encode(Numbers()).prettyBytes(), as: UTF8.self)
+        #expect(ours == String(decoding: try foundationBytes(Numbers()), as: UTF8.self))
+    }
+
+    /// Decimal as a number, Int128 through JSONEncoder (the journal's encoder throws for it and
+    /// `Journal` falls back): a third-party identity with either saves and loads.
+    @Test func decimalAndInt128IdentitiesSaveAndLoad() throws {
+        struct Wide: Codable, Sendable, Equatable {
+            var amount: Decimal
+            var big: Int128
+        }
+        let value = Wide(amount: Decimal(string: "12.345")!, big: Int128.max)
+        #expect(throws: EncodingError.self) { try JSONValueEncoder.encode(value) }
+        let dir = try TemporaryDirectory()
+        let journal = Journal<Wide>(directory: dir("j"))
+        var record = JournalRecord<Wide>(plugin: "p", key: "k", fsType: "ext4", readOnly: false)
+        record.identity = value
+        try journal.save(record)
+        #expect(try journal.load("k")?.identity == value)
+        struct Money: Codable, Equatable { var amount: Decimal }
+        let money = Money(amount: Decimal(string: "-0.5")!)
+        let encoded = try JSONValueEncoder.encode(money)
+        #expect(encoded == .object([("amount", .number("-0.5"))]))
+        #expect(try JSONDecoder().decode(Money.self, from: Data(encoded.prettyBytes())) == money)
+        #expect(try JSONValueDecoder.decode(Money.self, from: encoded) == money)
+    }
+
+    /// A repeated key: the first value counts, as in JSONDecoder (no silent disagreement).
+    @Test func aRepeatedKeyDecodesAsJSONDecoderDecodesIt() throws {
+        let text = #"{"schema": 1, "plugin": "p", "key": "k", "minor": 5, "fsType": "ext4", "readOnly": false, "phase": "mounted", "formattedHere": false, "updated": 0, "minor": 7}"#
+        let ours = try JSONValueDecoder.decode(JournalRecord<MappedDevice>.self, from: try JSONValue.parse(Array(text.utf8)))
+        let theirs = try JSONDecoder().decode(JournalRecord<MappedDevice>.self, from: Data(text.utf8))
+        #expect(ours == theirs && ours.minor == 5)
+    }
+
+    /// Altered records (keys reordered, unknown keys, compact and odd whitespace, escapes, an
+    /// exponent, an empty identity member list) decode to what JSONDecoder gives, or both refuse.
+    @Test(arguments: [
+        #"{"updated":1.7958e9,"phase":"mapped","schema":1,"plugin":"kubernetes.io\/rbd","key":"k","fsType":"xfs","readOnly":true,"formattedHere":true,"extra":[1,{"a":null}]}"#,
+        "{\n\t\"schema\" :1 ,\"plugin\":\"p\\u00e9\",\"key\":\"k\",\"fsType\":\"ext4\",\"readOnly\":false,\"phase\":\"attaching\",\"formattedHere\":false,\"updated\":-0.0,\"identity\":null}\r\n",
+        #"{"schema":1,"plugin":"p","key":"k","fsType":"ext4","readOnly":false,"phase":"mounted","formattedHere":false,"updated":0,"identity":{}}"#,
+        #"{"schema":1,"plugin":"p","key":"k","fsType":"ext4","readOnly":false,"phase":"gone","formattedHere":false,"updated":0}"#,
+        #"{"schema":1,"plugin":"p","key":"k","fsType":"ext4","readOnly":0,"phase":"mounted","formattedHere":false,"updated":0}"#,
+        #"{"schema":1,"plugin":"p","key":"k","fsType":"ext4","readOnly":false,"phase":"mounted","formattedHere":false,"updated":1e400}"#,
+        #"{"schema":1,"plugin":"p","key":"k","fsType":"ext4","readOnly":false,"phase":"mounted","formattedHere":false,"updated":0,"minor":-1}"#,
+        #"{"schema":1,"plugin":"p","key":"k","fsType":"ext4","readOnly":false,"phase":"mounted","formattedHere":false,"updated":0,"minor":4294967296}"#,
+    ])
+    func alteredRecordsDecodeAsJSONDecoderDecodesThem(_ text: String) throws {
+        let theirs = try? JSONDecoder().decode(JournalRecord<MappedDevice>.self, from: Data(text.utf8))
+        let ours = try? JSONValueDecoder.decode(JournalRecord<MappedDevice>.self, from: try JSONValue.parse(Array(text.utf8)))
+        if let ours { #expect(ours == theirs, "ours decoded what JSONDecoder \(theirs == nil ? "refuses" : "reads otherwise")") }
+        #expect((try? Journal<MappedDevice>.decode(Array(text.utf8))) == theirs)
+    }
+
     @Test func nonFiniteNumbersAreRefused() {
         #expect(throws: EncodingError.self) { try JSONValueEncoder.encode([Double.nan]) }
         #expect(throws: EncodingError.self) { try JSONValueEncoder.encode(["x": Double.infinity]) }
@@ -125,6 +190,12 @@ private func foundationBytes<T: Encodable>(_ value: T) throws -> [UInt8] {
     ])
     func refusesWhatIsNotJSON(_ text: String) {
         #expect(throws: JSONParseError.self, "\(text)") { try JSONValue.parse(Array(text.utf8)) }
+    }
+
+    /// A raw control byte where a \\u escape wants a hex digit is refused (not read as a digit).
+    @Test func refusesAControlByteInAUnicodeEscape() {
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(#""\u00"#.utf8) + [0x12, 0x34, 34]) }
+        #expect(throws: Never.self) { try JSONValue.parse(Array(#""\u00E9\u00e9""#.utf8)) }
     }
 
     @Test func refusesInvalidUTF8() {
