@@ -69,7 +69,8 @@ extension RBDBus {
             let monitorTokens = Set(attempts.flatMap(\.monitorTokens))
             let directory = try? Files.openDirectory(devicesDirectory)
             defer { if let directory { _ = system_close(directory) } }
-            let existing = try deviceIDs().filter { matches($0, identity, directory: directory) && sameCluster($0, monitorTokens) }
+            let listed = try deviceIDs()
+            let existing = listed.filter { matches($0, identity, directory: directory) && sameCluster($0, monitorTokens) }
             if let first = existing.first {
                 switch policy {
                 case .reuse:
@@ -96,7 +97,11 @@ extension RBDBus {
             var index = 0
             while true {
                 do throws(RBDError) {
-                    return MapResult(device: try mapOnce(spec, attempts[index], identity, options, credentials), newlyMapped: true)
+                    // The first write goes right after the listing above (only add_key between
+                    // them); a later attempt lists again.
+                    let before = index == 0 ? listed : try deviceIDs()
+                    let device = try mapOnce(spec, attempts[index], identity, options, credentials, before: before, existing: existing)
+                    return MapResult(device: device, newlyMapped: true)
                 } catch let error where index + 1 < attempts.count && Self.triesNextMonitor(error) {
                     index += 1
                 }
@@ -189,14 +194,19 @@ extension RBDBus {
         }
     }
 
-    /// One write and everything after it. Called under the host lock. The ids are listed right
-    /// before the write (not reused from the reuse check: a device removed meanwhile by a tool
-    /// that does not take our lock frees an id the kernel hands out again, lowest first).
+    /// One write and everything after it. Called under the host lock, with `before` the ids
+    /// listed just before (and `existing` those of them that already mapped the image).
+    ///
+    /// The new device is normally the one id that was not there before. A device removed
+    /// between the listing and the write by a tool that does not take our lock frees an id the
+    /// kernel hands out again (lowest first): when no new id holds the image, the ids that were
+    /// listed but did not map it are read too, and one of them is ours only if it maps the image
+    /// with exactly our request in config_info.
     private func mapOnce(
         _ spec: ImageSpec, _ request: MapRequest, _ identity: Identity, _ options: MapOptions,
-        _ credentials: CephCredentials
+        _ credentials: CephCredentials, before listed: [Int], existing: [Int]
     ) throws(RBDError) -> MappedDevice {
-        let before = Set(try deviceIDs())
+        let before = Set(listed)
         do {
             try writeControl("add", Array(request.text.utf8))
         } catch {
@@ -210,17 +220,25 @@ extension RBDBus {
                     hasSysAdmin: ProcessIdentity.hasSysAdmin(proc: proc)))
         }
         // The kernel accepted the request: from here on a failure must not leak the mapping.
-        let fresh: [Int]
+        let after: [Int]
         do {
-            fresh = try deviceIDs().filter { !before.contains($0) }
+            after = try deviceIDs()
         } catch {
             throw RBDError(
                 error.code, "\(spec) was mapped but the new device cannot be found: \(error.message); check `krbd list`",
                 errno: error.errno, syscall: error.syscall, path: error.path)
         }
+        let fresh = after.filter { !before.contains($0) }
         // Each new device is read once (normally there is one: ours), and its identity checked
         // on what was read.
-        let matching = fresh.compactMap { id in (try? readDevice(id)) ?? nil }.filter { identity.matches($0) }
+        var matching = fresh.compactMap { id in (try? readDevice(id)) ?? nil }.filter { identity.matches($0) }
+        if matching.isEmpty {
+            // An id freed and handed out again between the listing and the write (see above).
+            let existing = Set(existing)
+            matching = after.filter { before.contains($0) && !existing.contains($0) }
+                .compactMap { id in (try? readDevice(id)) ?? nil }
+                .filter { identity.matches($0) && rawConfigInfo($0.id) == request.text }
+        }
         let chosen: MappedDevice
         if matching.count == 1 {
             chosen = matching[0]

@@ -194,6 +194,43 @@ import Testing
         }
     }
 
+    /// A device removed by another tool (no host lock) between ours' listing and the add write
+    /// frees its id, which the kernel hands out again to our mapping: it is found, not leaked.
+    @Test func anIDFreedJustBeforeTheWriteIsFoundAsOurs() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        fake.addDevice(id: 0, image: "other")
+        fake.addDevice(id: 1, image: "another")
+        try MockingDriver.with { driver in
+            fake.install(driver, extra: { $0.removeDevice(0) })
+            let result = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            #expect(result.newlyMapped && result.device.id == 0 && result.device.image == "plain")
+            #expect(driver.removeWrites().isEmpty)
+            #expect(fake.ids() == [0, 1])
+        }
+    }
+
+    /// On such a recycled id, a device of the same image made by another request (another
+    /// mapper) is not taken for ours: the map fails naming the situation and removes nothing.
+    @Test func aRecycledIDWithAnotherRequestIsNotOurs() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        fake.addDevice(id: 0, image: "other")
+        MockingDriver.with { driver in
+            fake.install(driver)
+            driver.on("write", pathContains: "/bus/rbd/add") { call in
+                fake.removeDevice(0)
+                fake.addDevice(id: 0, image: "plain", config: "127.0.0.1:6789 name=someone-else rbd plain")
+                return .succeed(call.arguments.first?.utf8.count ?? 0)
+            }
+            #expect {
+                try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            } throws: { ($0 as? RBDError)?.code == .identityMismatch }
+            #expect(driver.removeWrites().isEmpty)
+            #expect(fake.ids() == [0])
+        }
+    }
+
     @Test func unconfirmedIdentityIsRolledBack() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
