@@ -63,60 +63,56 @@ extension JSONValue {
         case .number(let text): out.append(contentsOf: text.utf8)
         case .string(let text): Self.writeString(text, to: &out)
         case .array(let items):
-            if items.isEmpty {
-                out.append(contentsOf: "[\n\n".utf8)
-                Self.indent(&out, depth)
-                out.append(UInt8(ascii: "]"))
-                return
-            }
-            out.append(UInt8(ascii: "["))
-            for (index, item) in items.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(10)
-                Self.indent(&out, depth + 1)
-                item.write(to: &out, depth: depth + 1)
-            }
-            out.append(10)
-            Self.indent(&out, depth)
-            out.append(UInt8(ascii: "]"))
+            Self.writeContainer(items.map { (nil, $0) }, open: "[", close: "]", to: &out, depth: depth)
         case .object(let members):
-            if members.isEmpty {
-                out.append(contentsOf: "{\n\n".utf8)
-                Self.indent(&out, depth)
-                out.append(UInt8(ascii: "}"))
-                return
-            }
-            out.append(UInt8(ascii: "{"))
-            // Sorted by key, as JSONEncoder's .sortedKeys (String's order: by code point, which is
-            // the bytes' order for the ASCII keys of a record); of duplicates the last one wins.
-            // Insertion sort of the indices (a record has a dozen or two members; a stable
-            // sort by key keeps duplicates in writing order).
-            var order = Array(members.indices)
-            for position in order.indices.dropFirst() {
-                let index = order[position]
-                var slot = position
-                while slot > 0, members[index].0 < members[order[slot - 1]].0 {
-                    order[slot] = order[slot - 1]
-                    slot -= 1
-                }
-                order[slot] = index
-            }
-            var first = true
-            for (position, index) in order.enumerated() {
-                let (key, value) = members[index]
-                if position + 1 < order.count, members[order[position + 1]].0 == key { continue }
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                out.append(10)
-                Self.indent(&out, depth + 1)
-                Self.writeString(key, to: &out)
-                out.append(contentsOf: " : ".utf8)
-                value.write(to: &out, depth: depth + 1)
-            }
-            out.append(10)
-            Self.indent(&out, depth)
-            out.append(UInt8(ascii: "}"))
+            Self.writeContainer(Self.sortedUnique(members).map { (Optional($0.0), $0.1) }, open: "{", close: "}", to: &out, depth: depth)
         }
+    }
+
+    /// An array (keys nil) or an object, laid out as JSONEncoder's `.prettyPrinted`: one entry
+    /// per line, two spaces per level, `"key" : value`; an empty one as a blank line.
+    private static func writeContainer(
+        _ entries: [(String?, JSONValue)], open: Unicode.Scalar, close: Unicode.Scalar, to out: inout [UInt8], depth: Int
+    ) {
+        out.append(UInt8(ascii: open))
+        if entries.isEmpty { out.append(10) }
+        for (position, (key, value)) in entries.enumerated() {
+            if position > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(10)
+            indent(&out, depth + 1)
+            if let key {
+                writeString(key, to: &out)
+                out.append(contentsOf: " : ".utf8)
+            }
+            value.write(to: &out, depth: depth + 1)
+        }
+        out.append(10)
+        indent(&out, depth)
+        out.append(UInt8(ascii: close))
+    }
+
+    /// Members sorted by key, as JSONEncoder's `.sortedKeys` (String's order: by code point, the
+    /// bytes' order for a record's ASCII keys); of a repeated key the last one, as JSONEncoder
+    /// keeps the last value written for a key. An insertion sort (a record has a dozen or two
+    /// members), stable, so duplicates stay in writing order.
+    private static func sortedUnique(_ members: [(String, JSONValue)]) -> [(String, JSONValue)] {
+        var order = Array(members.indices)
+        for position in order.indices.dropFirst() {
+            let index = order[position]
+            var slot = position
+            while slot > 0, members[index].0 < members[order[slot - 1]].0 {
+                order[slot] = order[slot - 1]
+                slot -= 1
+            }
+            order[slot] = index
+        }
+        var result: [(String, JSONValue)] = []
+        result.reserveCapacity(members.count)
+        for (position, index) in order.enumerated()
+        where position + 1 == order.count || members[order[position + 1]].0 != members[index].0 {
+            result.append(members[index])
+        }
+        return result
     }
 
     private static func indent(_ out: inout [UInt8], _ depth: Int) {
