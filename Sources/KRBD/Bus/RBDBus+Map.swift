@@ -1,7 +1,8 @@
 // map: validate everything, load the module, then under the host lock: look for an existing
 // mapping, put the key in the kernel keyring, write the request once, find the new id by
 // diffing devices/, confirm its identity, make sure /dev/rbd<id> is the right node. Any failure
-// after the kernel accepted the request removes the mapping again (force): nothing leaks.
+// after the kernel accepted the request removes the mapping again (force); the one exception is a
+// mapping that cannot be told apart from others (the error says so and points at `krbd list`).
 import LinuxSystem
 import SystemPackage
 
@@ -70,7 +71,8 @@ extension RBDBus {
             let directory = try? Files.openDirectory(devicesDirectory)
             defer { if let directory { _ = system_close(directory) } }
             let listed = try deviceIDs()
-            let existing = listed.filter { matches($0, identity, directory: directory) && sameCluster($0, monitorTokens) }
+            let mapping = listed.filter { matches($0, identity, directory: directory) }  // the image, any cluster
+            let existing = mapping.filter { sameCluster($0, monitorTokens) }
             if let first = existing.first {
                 switch policy {
                 case .reuse:
@@ -97,10 +99,18 @@ extension RBDBus {
             var index = 0
             while true {
                 do throws(RBDError) {
-                    // The first write goes right after the listing above (only add_key between
-                    // them); a later attempt lists again.
-                    let before = index == 0 ? listed : try deviceIDs()
-                    let device = try mapOnce(spec, attempts[index], identity, options, credentials, before: before, existing: existing)
+                    // When nothing mapped the image, the first write goes right after the listing
+                    // above (only add_key runs between them). Otherwise, and for a later attempt,
+                    // list again: a mapping of the image removed meanwhile (the reuse check found
+                    // it gone, or another tool unmapped it) frees an id the kernel may hand to ours,
+                    // and mapOnce does not take a device on an id that mapped the image for ours.
+                    var before = listed
+                    var mapped = mapping
+                    if index > 0 || !mapping.isEmpty {
+                        before = try deviceIDs()
+                        mapped = before.filter { matches($0, identity, directory: directory) }
+                    }
+                    let device = try mapOnce(spec, attempts[index], identity, options, credentials, before: before, mapped: mapped)
                     return MapResult(device: device, newlyMapped: true)
                 } catch let error where index + 1 < attempts.count && Self.triesNextMonitor(error) {
                     index += 1
@@ -195,16 +205,19 @@ extension RBDBus {
     }
 
     /// One write and everything after it. Called under the host lock, with `before` the ids
-    /// listed just before (and `existing` those of them that already mapped the image).
+    /// listed just before (and `mapped` those of them that mapped the image then).
     ///
     /// The new device is normally the one id that was not there before. A device removed
     /// between the listing and the write by a tool that does not take our lock frees an id the
-    /// kernel hands out again (lowest first): when no new id holds the image, the ids that were
-    /// listed but did not map it are read too, and one of them is ours only if it maps the image
-    /// with exactly our request in config_info.
+    /// kernel hands out again (lowest first): when no new id holds the image, the listed ids that
+    /// did not map the image are read too, and one of them is ours only if it now maps the image
+    /// with exactly our request in config_info. An id that mapped the image before cannot be told
+    /// apart from an earlier mapping made with the same request, so it is never taken for ours
+    /// (the map then fails naming the situation; the caller lists again right before the write
+    /// whenever the image was mapped, which keeps that window to the listing and the write).
     private func mapOnce(
         _ spec: ImageSpec, _ request: MapRequest, _ identity: Identity, _ options: MapOptions,
-        _ credentials: CephCredentials, before listed: [Int], existing: [Int]
+        _ credentials: CephCredentials, before listed: [Int], mapped: [Int]
     ) throws(RBDError) -> MappedDevice {
         let before = Set(listed)
         do {
@@ -234,8 +247,8 @@ extension RBDBus {
         var matching = fresh.compactMap { id in (try? readDevice(id)) ?? nil }.filter { identity.matches($0) }
         if matching.isEmpty {
             // An id freed and handed out again between the listing and the write (see above).
-            let existing = Set(existing)
-            matching = after.filter { before.contains($0) && !existing.contains($0) }
+            let mapped = Set(mapped)
+            matching = after.filter { before.contains($0) && !mapped.contains($0) }
                 .compactMap { id in (try? readDevice(id)) ?? nil }
                 .filter { identity.matches($0) && rawConfigInfo($0.id) == request.text }
         }

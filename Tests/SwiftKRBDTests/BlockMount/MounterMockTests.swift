@@ -230,7 +230,7 @@ import Testing
     }
 
     /// Cleanup unmounts before it looks (a mounted target costs umount2 + statx + rmdir); a target
-    /// that is not mounted gets EINVAL from that umount2 and is then looked at and removed.
+    /// that is not mounted gets EINVAL (EPERM without root) from that umount2 and is then looked at and removed.
     @Test func cleanupUnmountsBeforeLooking() throws {
         let dir = try TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir("plain").string, withIntermediateDirectories: false)

@@ -210,6 +210,43 @@ import Testing
         }
     }
 
+    /// The image's existing mapping vanishes during the reuse check (another tool unmapped it):
+    /// map lists again before its write, so the id handed to ours is new, and found.
+    @Test func anExistingMappingGoneDuringTheReuseCheckFreesAnIDThatIsFound() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        fake.addDevice(id: 0, image: "plain")
+        try MockingDriver.with { driver in
+            fake.install(driver)
+            driver.on("openat", pathContains: "devices/0", times: 1) { _ in
+                fake.removeDevice(0)
+                return .passthrough
+            }
+            let result = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            #expect(result.newlyMapped && result.device.id == 0)
+            #expect(driver.removeWrites().isEmpty && fake.ids() == [0])
+        }
+    }
+
+    /// mapAgain with an existing mapping that another tool removes while the key goes into the
+    /// keyring: the listing right before the write sees it gone; ours is found on its id.
+    @Test func mapAgainAfterTheExistingMappingWasRemovedFindsOurs() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        fake.addDevice(id: 0, image: "plain")
+        try MockingDriver.with { driver in
+            fake.install(driver)
+            driver.on("add_key", times: 1) { _ in
+                fake.removeDevice(0)
+                return .succeed(4242)
+            }
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials(), policy: .mapAgain)
+            #expect(result.newlyMapped && result.device.id == 0)
+            #expect(driver.removeWrites().isEmpty && fake.ids() == [0])
+        }
+    }
+
     /// On such a recycled id, a device of the same image made by another request (another
     /// mapper) is not taken for ours: the map fails naming the situation and removes nothing.
     @Test func aRecycledIDWithAnotherRequestIsNotOurs() throws {
