@@ -110,8 +110,9 @@ public struct Formatter: Sendable {
         }
         let clock = ContinuousClock()
         let queued = clock.now
-        let grantsBefore = try queue.acquire(timeout: queueTimeout, device: device)
-        defer { queue.release(device: device) }
+        let slot = try queue.acquire(timeout: queueTimeout, device: device)
+        defer { queue.release(slot) }
+        let grantsBefore = slot.grantsBefore
         let start = clock.now
         let queueWait = start - queued
 
@@ -198,6 +199,15 @@ final class FormatQueue: Sendable {
         var idle: Bool
     }
 
+    /// A granted slot; give it back with `release(_:)`.
+    struct Slot: Sendable {
+        /// Slots granted before this one.
+        var grantsBefore: UInt64
+        /// The device's key when the slot was granted (released as such even if the device
+        /// node is gone or renamed by then: a key left busy would block that device for good).
+        var key: String
+    }
+
     /// The queue now.
     func mark() -> Mark {
         state.withLock { Mark(grants: $0.grants, idle: $0.active == 0 && $0.waiting.isEmpty) }
@@ -218,9 +228,8 @@ final class FormatQueue: Sendable {
     /// Waits for a slot (polling; mkfs takes far longer than the pause) until `timeout`, and
     /// for no other slot to hold the same device (two callers of one process formatting one
     /// device: the second then probes after the first's mkfs, and finds its filesystem);
-    /// returns how many slots were granted before this one. Release with `release(device:)`.
-    @discardableResult
-    func acquire(timeout: Duration, device: FilePath) throws(MountError) -> UInt64 {
+    /// returns the slot. Release it with `release(_:)`.
+    func acquire(timeout: Duration, device: FilePath) throws(MountError) -> Slot {
         let key = Self.key(device)
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
@@ -231,13 +240,13 @@ final class FormatQueue: Sendable {
         }
         var pause: UInt32 = 1_000
         while true {
-            let granted = state.withLock { s -> UInt64? in
+            let granted = state.withLock { s -> Slot? in
                 guard s.waiting.first == ticket, s.active < s.limit, !s.busy.contains(key) else { return nil }
                 defer { s.grants += 1 }
                 s.waiting.removeFirst()
                 s.active += 1
                 s.busy.insert(key)
-                return s.grants
+                return Slot(grantsBefore: s.grants, key: key)
             }
             if let granted { return granted }
             if clock.now >= deadline {
@@ -250,12 +259,11 @@ final class FormatQueue: Sendable {
         }
     }
 
-    /// Gives back the slot `acquire(timeout:device:)` granted for `device`.
-    func release(device: FilePath) {
-        let key = Self.key(device)
+    /// Gives back a slot `acquire(timeout:device:)` granted.
+    func release(_ slot: Slot) {
         state.withLock {
             $0.active -= 1
-            $0.busy.remove(key)
+            $0.busy.remove(slot.key)
         }
     }
 }

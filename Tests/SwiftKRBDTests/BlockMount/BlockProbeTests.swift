@@ -174,14 +174,13 @@ import Testing
 
     @Test func queueServesInOrderAndTimesOut() throws {
         let queue = FormatQueue(limit: 1)
-        try queue.acquire(timeout: .seconds(1), device: "/dev/a")
+        let a = try queue.acquire(timeout: .seconds(1), device: "/dev/a")
         #expect(queue.active == 1)
         #expect { try queue.acquire(timeout: .milliseconds(20), device: "/dev/b") } throws: {
             ($0 as! MountError).code == .formatFailed
         }
-        queue.release(device: "/dev/a")
-        try queue.acquire(timeout: .milliseconds(20), device: "/dev/c")
-        queue.release(device: "/dev/c")
+        queue.release(a)
+        queue.release(try queue.acquire(timeout: .milliseconds(20), device: "/dev/c"))
         #expect(queue.active == 0)
     }
 
@@ -191,15 +190,29 @@ import Testing
         let dir = try TemporaryDirectory()
         let image = try sparseFile(dir("one.img"), mebibytes: 1)
         let queue = FormatQueue(limit: 4)
-        try queue.acquire(timeout: .seconds(1), device: image)
+        let first = try queue.acquire(timeout: .seconds(1), device: image)
         #expect { try queue.acquire(timeout: .milliseconds(30), device: image) } throws: {
             ($0 as! MountError).code == .formatFailed
         }
-        try queue.acquire(timeout: .milliseconds(30), device: dir("other.img"))
-        queue.release(device: dir("other.img"))
-        queue.release(device: image)
-        try queue.acquire(timeout: .milliseconds(30), device: image)
-        queue.release(device: image)
+        queue.release(try queue.acquire(timeout: .milliseconds(30), device: dir("other.img")))
+        queue.release(first)
+        queue.release(try queue.acquire(timeout: .milliseconds(30), device: image))
+        #expect(queue.active == 0)
+    }
+
+    /// A slot is released under the key it was granted with, even when the device's node is
+    /// gone by then (a block device unmapped during mkfs): the device number is free again.
+    @Test(.enabled(if: geteuid() == 0, "mknod needs root")) func aSlotIsReleasedUnderItsOwnKey() throws {
+        let dir = try TemporaryDirectory()
+        let node = dir("rbd-node")
+        #expect(mknod(node.string, S_IFBLK | 0o600, system_makedev(250, 7)) == 0)
+        let queue = FormatQueue(limit: 2)
+        let slot = try queue.acquire(timeout: .seconds(1), device: node)
+        #expect(slot.key == "block \(system_makedev(250, 7))")
+        _ = unlink(node.string)
+        queue.release(slot)
+        #expect(mknod(node.string, S_IFBLK | 0o600, system_makedev(250, 7)) == 0)
+        queue.release(try queue.acquire(timeout: .milliseconds(30), device: node))
         #expect(queue.active == 0)
     }
 
@@ -237,9 +250,9 @@ import Testing
         let mark = queue.mark()
         #expect(try BlockProbe.probe(image).result == .blank)
         // Another formatter of this process wins the device between our probe and our slot.
-        try queue.acquire(timeout: .seconds(1), device: image)
+        let other = try queue.acquire(timeout: .seconds(1), device: image)
         try sh("mkfs.ext4 -q -F '\(image)'")
-        queue.release(device: image)
+        queue.release(other)
         try MockingDriver.with { driver in
             let result = try Formatter().format(
                 device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
@@ -253,10 +266,10 @@ import Testing
         let dir = try TemporaryDirectory()
         let image = try sparseFile(dir("busy.img"), mebibytes: 32)
         let queue = FormatQueue(limit: 2)
-        try queue.acquire(timeout: .seconds(1), device: "/dev/other")
+        let other = try queue.acquire(timeout: .seconds(1), device: "/dev/other")
         let mark = queue.mark()
         #expect(!mark.idle)
-        queue.release(device: "/dev/other")
+        queue.release(other)
         try MockingDriver.with { driver in
             let result = try Formatter().format(
                 device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
