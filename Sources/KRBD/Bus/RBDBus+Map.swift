@@ -247,8 +247,9 @@ extension RBDBus {
         var matching = fresh.compactMap { id in (try? readDevice(id)) ?? nil }.filter { identity.matches($0) }
         if matching.isEmpty {
             // An id freed and handed out again between the listing and the write (see above).
+            // The cheap attribute comparison first: only a device that maps the image is read.
             let mapped = Set(mapped)
-            matching = after.filter { before.contains($0) && !mapped.contains($0) }
+            matching = after.filter { before.contains($0) && !mapped.contains($0) && matches($0, identity) }
                 .compactMap { id in (try? readDevice(id)) ?? nil }
                 .filter { identity.matches($0) && rawConfigInfo($0.id) == request.text }
         }
