@@ -107,10 +107,6 @@ private final class EncodingNode {
         }
     }
 
-    func storeDouble(_ value: Double, codingPath: [any CodingKey], _ key: (any CodingKey)? = nil) throws {
-        storage = .value(try Self.number(value, codingPath: codingPath, key))
-    }
-
     /// A finite number as JSONEncoder writes it: its shortest description without a trailing
     /// ".0" ("5", "-0", "1e+16", "0.1"; a Float as a Float, so 0.1 stays 0.1).
     static func number<F: BinaryFloatingPoint & LosslessStringConvertible>(
@@ -124,8 +120,6 @@ private final class EncodingNode {
         if text.hasSuffix(".0") { text.removeLast(2) }
         return .number(text)
     }
-
-    func storeInteger<I: BinaryInteger>(_ value: I) { storage = .value(.number(String(value))) }
 }
 
 private struct NodeEncoder: Encoder {
@@ -266,20 +260,23 @@ private struct SingleNodeContainer: SingleValueEncodingContainer {
     let node: EncodingNode
     let codingPath: [any CodingKey]
 
-    mutating func encodeNil() throws { node.storage = .value(.null) }
-    mutating func encode(_ value: Bool) throws { node.storage = .value(.bool(value)) }
-    mutating func encode(_ value: String) throws { node.storage = .value(.string(value)) }
-    mutating func encode(_ value: Double) throws { try node.storeDouble(value, codingPath: codingPath) }
-    mutating func encode(_ value: Float) throws { node.storage = .value(try EncodingNode.number(value, codingPath: codingPath)) }
-    mutating func encode(_ value: Int) throws { node.storeInteger(value) }
-    mutating func encode(_ value: Int8) throws { node.storeInteger(value) }
-    mutating func encode(_ value: Int16) throws { node.storeInteger(value) }
-    mutating func encode(_ value: Int32) throws { node.storeInteger(value) }
-    mutating func encode(_ value: Int64) throws { node.storeInteger(value) }
-    mutating func encode(_ value: UInt) throws { node.storeInteger(value) }
-    mutating func encode(_ value: UInt8) throws { node.storeInteger(value) }
-    mutating func encode(_ value: UInt16) throws { node.storeInteger(value) }
-    mutating func encode(_ value: UInt32) throws { node.storeInteger(value) }
-    mutating func encode(_ value: UInt64) throws { node.storeInteger(value) }
+    private func put(_ value: JSONValue) { node.storage = .value(value) }
+    private func put<I: BinaryInteger>(integer value: I) { put(.number(String(value))) }
+
+    mutating func encodeNil() throws { put(.null) }
+    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
+    mutating func encode(_ value: String) throws { put(.string(value)) }
+    mutating func encode(_ value: Double) throws { put(try EncodingNode.number(value, codingPath: codingPath)) }
+    mutating func encode(_ value: Float) throws { put(try EncodingNode.number(value, codingPath: codingPath)) }
+    mutating func encode(_ value: Int) throws { put(integer: value) }
+    mutating func encode(_ value: Int8) throws { put(integer: value) }
+    mutating func encode(_ value: Int16) throws { put(integer: value) }
+    mutating func encode(_ value: Int32) throws { put(integer: value) }
+    mutating func encode(_ value: Int64) throws { put(integer: value) }
+    mutating func encode(_ value: UInt) throws { put(integer: value) }
+    mutating func encode(_ value: UInt8) throws { put(integer: value) }
+    mutating func encode(_ value: UInt16) throws { put(integer: value) }
+    mutating func encode(_ value: UInt32) throws { put(integer: value) }
+    mutating func encode(_ value: UInt64) throws { put(integer: value) }
     mutating func encode<T: Encodable>(_ value: T) throws { try node.store(value, codingPath: codingPath) }
 }

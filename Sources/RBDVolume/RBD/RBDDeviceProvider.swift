@@ -98,7 +98,7 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
     /// Whether device `identity.id` still holds exactly the recorded image.
     public func isAttached(_ identity: MappedDevice) throws -> Bool {
         guard let now = try bus.device(id: identity.id) else { return false }
-        return Self.sameImage(now, identity)
+        return now.isSameImage(as: identity)
     }
 
     /// Unmaps the recorded device (the bus re-checks its identity first; a device that is gone,
@@ -106,8 +106,6 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
     public func detach(_ identity: MappedDevice) throws {
         _ = try bus.unmap(identity)
     }
-
-    static func sameImage(_ a: MappedDevice, _ b: MappedDevice) -> Bool { a.isSameImage(as: b) }
 
     private func attached(_ device: MappedDevice, newly: Bool) -> AttachedDevice<MappedDevice> {
         var identity = device
