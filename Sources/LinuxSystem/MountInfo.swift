@@ -29,22 +29,29 @@ package enum MountInfo {
         }
     }
 
-    /// Fields 3–5 of one line; `nil` when the line is malformed.
+    /// Fields 3–5 of one line; `nil` when the line is malformed. Walks the spaces in place
+    /// (no array of field ranges per line).
     static func parse(_ line: ArraySlice<UInt8>) -> MountInfoLine? {
-        var fields: [Range<Int>] = []
-        fields.reserveCapacity(5)
+        var field = 0
         var start = line.startIndex
-        while fields.count < 5 {
-            guard start < line.endIndex else { return nil }
+        var device: ArraySlice<UInt8> = []
+        var root: ArraySlice<UInt8> = []
+        while start < line.endIndex {
             let end = line[start...].firstIndex(of: UInt8(ascii: " ")) ?? line.endIndex
-            fields.append(start..<end)
+            switch field {
+            case 2: device = line[start..<end]
+            case 3: root = line[start..<end]
+            case 4:
+                guard let colon = device.firstIndex(of: UInt8(ascii: ":")),
+                    let major = number(device[..<colon]), let minor = number(device[(colon + 1)...])
+                else { return nil }
+                return MountInfoLine(major: major, minor: minor, root: root, target: line[start..<end])
+            default: break
+            }
+            field += 1
             start = end + 1
         }
-        let device = line[fields[2]]
-        guard let colon = device.firstIndex(of: UInt8(ascii: ":")),
-            let major = number(device[..<colon]), let minor = number(device[(colon + 1)...])
-        else { return nil }
-        return MountInfoLine(major: major, minor: minor, root: line[fields[3]], target: line[fields[4]])
+        return nil
     }
 
     private static func number(_ digits: ArraySlice<UInt8>) -> UInt32? {
