@@ -14,24 +14,50 @@ package enum FileLock {
     /// Waits for the lock by polling `LOCK_EX|LOCK_NB` until `timeout` runs out, then throws
     /// `SyscallError("flock", errno: .timedOut)`. The lock is released when `body` returns or
     /// throws, or when the process dies (the kernel drops it with the fd).
+    ///
+    /// `removingFile`: the lock file is unlinked before the lock is released, so that per-object
+    /// lock files (one per volume) do not pile up. A waiter may then hold the lock of an inode
+    /// that is no longer at `path`; after each acquisition the fd's inode is compared with the
+    /// path's, and the lock is taken again on the current file when they differ: at most one
+    /// holder at a time, whatever the interleaving.
     package static func withLock<R>(
-        _ path: FilePath, timeout: Duration, _ body: () throws -> R
+        _ path: FilePath, timeout: Duration, removingFile: Bool = false, _ body: () throws -> R
     ) throws -> R {
-        let fd = try Files.open(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
-        defer { _ = system_close(fd) }
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
-        var pause = 1_000  // microseconds, doubled up to 20 ms
-        while system_flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let error = Errno.current
-            guard error == .wouldBlock || error == .interrupted else {
-                throw SyscallError("flock", path: path, errno: error)
+        while true {
+            let fd = try Files.open(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+            var pause: UInt32 = 1_000  // microseconds, doubled up to 20 ms
+            while system_flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let error = Errno.current
+                guard error == .wouldBlock || error == .interrupted else {
+                    _ = system_close(fd)
+                    throw SyscallError("flock", path: path, errno: error)
+                }
+                if clock.now >= deadline {
+                    _ = system_close(fd)
+                    throw SyscallError("flock", path: path, errno: .timedOut)
+                }
+                system_usleep(pause)
+                pause = min(pause * 2, 20_000)
             }
-            if clock.now >= deadline { throw SyscallError("flock", path: path, errno: .timedOut) }
-            usleep(useconds_t(pause))
-            pause = min(pause * 2, 20_000)
+            if removingFile && !isCurrent(fd, path) {
+                _ = system_close(fd)  // the previous holder removed this inode: lock the new file
+                continue
+            }
+            defer {
+                if removingFile { _ = try? Files.removeFile(path) }  // while still holding the lock
+                _ = system_flock(fd, LOCK_UN)
+                _ = system_close(fd)
+            }
+            return try body()
         }
-        defer { _ = system_flock(fd, LOCK_UN) }
-        return try body()
+    }
+
+    /// Whether `fd` is the file now at `path` (same device and inode).
+    private static func isCurrent(_ fd: CInt, _ path: FilePath) -> Bool {
+        var held = stat()
+        guard system_fstat(fd, &held) == 0, let now = try? Files.status(path) else { return false }
+        return held.st_dev == now.st_dev && held.st_ino == now.st_ino
     }
 }

@@ -2,6 +2,12 @@
 // Add a subcommand by writing its file and listing it in `subcommands` below.
 import ArgumentParser
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
 @main
 struct Krbd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,4 +29,30 @@ struct Krbd: AsyncParsableCommand {
             StatusCommand.self,
         ]
     )
+
+    /// Parses and runs, reporting a usage error in one line on stderr (`krbd: <what>; see krbd
+    /// <command> --help`) with exit code 64, as every other error; `--help` prints to stdout.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(arguments)
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)  // already reported on one line by the command
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            let subcommand = arguments.first { !$0.hasPrefix("-") }.map { " " + $0 } ?? ""
+            let message = message(for: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "\(error)"
+            printError("krbd: \(message); see krbd\(subcommand) --help")
+            Glibc.exit(code.rawValue)
+        }
+    }
 }

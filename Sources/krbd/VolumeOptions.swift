@@ -48,7 +48,7 @@ struct VolumeOptions: ParsableArguments {
             image: image, monitors: monitors, credentials: credentials, options: mapOptions, fencing: fencing)
         return VolumeSpec(
             name: image.image, source: source, fsType: fsType, readOnly: readOnly,
-            mountOptions: mountOptions.map { $0.split(separator: ",").map(String.init) } ?? [])
+            mountOptions: mountOptions.map { [$0] } ?? [])  // checked whole (quotes may hold commas)
     }
 
     /// The rbd plugin, registered through the manager on this node root.

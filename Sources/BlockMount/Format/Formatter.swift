@@ -58,6 +58,21 @@ public struct Formatter: Sendable {
         set { FormatQueue.shared.limit = newValue }
     }
 
+    /// Checks that `fsType` can name a filesystem and its `mkfs.<fsType>` program: 1 to 32
+    /// lowercase letters and digits (`ext4`, `xfs`, `btrfs`). Callers check this before any
+    /// kernel write (map), so that a bad type never leaves a mapping behind a failure.
+    ///
+    /// - Throws: `MountError` `.invalidOptions`.
+    public static func validateFilesystemType(_ fsType: String) throws(MountError) {
+        guard !fsType.isEmpty, fsType.utf8.count <= 32,
+            fsType.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) })
+        else {
+            throw MountError(
+                .invalidOptions,
+                "\"\(printable(fsType))\" is not a filesystem type (lowercase letters and digits: ext4, xfs, …)")
+        }
+    }
+
     /// The options put before the caller's for `fsType`.
     ///
     /// ext4/ext3: `-F -m0 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1` (a thin RBD
@@ -90,7 +105,9 @@ public struct Formatter: Sendable {
     public func format(
         device: FilePath, fsType: String, options: [String] = [], readOnly: Bool = false
     ) throws(MountError) -> Result {
-        try format(device: device, fsType: fsType, options: options, readOnly: readOnly, probedBlank: nil, verify: true)
+        try format(
+            device: device, fsType: fsType, options: options, readOnly: readOnly, probedBlank: nil, verify: true,
+            resuming: false, willFormat: {})
     }
 
     /// `format`, for a caller that has just probed the device blank (`probedBlank`: the queue's
@@ -100,14 +117,20 @@ public struct Formatter: Sendable {
     /// The probe under the slot is skipped only when no mkfs of this process ran or started
     /// between the mark and the slot (the caller's probe is then as fresh as a new one);
     /// otherwise the device is probed again as `format` does.
+    ///
+    /// `resuming`: the caller proved this device blank earlier, began formatting it, and has
+    /// held it without a break since (its journal says so): an interrupted mkfs leaves data
+    /// without a signature (ext4 writes its superblock last), so `.nonZeroData` and conflicting
+    /// signatures are formatted again (xfs with `-f`); a complete filesystem is still kept, a
+    /// partition table or another signature still refused.
+    /// `willFormat` runs under the slot after the decision to format and before mkfs starts
+    /// (a journal records "formatting" there); when it throws, nothing is formatted.
     func format(
         device: FilePath, fsType: String, options: [String], readOnly: Bool, probedBlank: FormatQueue.Mark?,
-        verify: Bool, queue: FormatQueue = .shared
+        verify: Bool, resuming: Bool = false, willFormat: () throws(MountError) -> Void = {}, queue: FormatQueue = .shared
     ) throws(MountError) -> Result {
         // The type becomes a program name (mkfs.<type>): letters and digits only.
-        guard !fsType.isEmpty, fsType.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) }) else {
-            throw MountError(.invalidOptions, "\"\(fsType)\" is not a filesystem type (ext4, xfs, …)", path: device)
-        }
+        try Self.validateFilesystemType(fsType)
         let clock = ContinuousClock()
         let queued = clock.now
         let slot = try queue.acquire(timeout: queueTimeout, device: device)
@@ -129,10 +152,17 @@ public struct Formatter: Sendable {
         case .partitionTable(let type):
             throw MountError(.partitioned, "\(device) has a \(type) partition table; it is never formatted. "
                                 + "Use a whole device without partitions", path: device)
+        case .unknownData(nil) where resuming, .nonZeroData where resuming:
+            break  // what the interrupted mkfs of ours left: format again (see `resuming`)
         case .unknownData(let type):
             throw MountError(.unknownData, "\(device) holds data that is not a filesystem"
-                                + (type.map { " (\($0))" } ?? " (conflicting signatures)")
+                                + (type.map { " (a \($0) signature)" } ?? " (conflicting signatures)")
                                 + "; it is never formatted. Wipe it deliberately (wipefs) if it is yours", path: device)
+        case .nonZeroData(let offset):
+            throw MountError(.unknownData, "\(device) has no filesystem signature, but byte \(offset) is not zero: "
+                                + "it holds data of some kind (or a mkfs that was interrupted on another mapping), "
+                                + "and is never formatted as blank. Wipe it deliberately (wipefs -a, blkdiscard) "
+                                + "if it is yours", path: device)
         case .blank:
             if readOnly {
                 throw MountError(.readOnlyBlank, "\(device) is blank and was asked for read-only: there is "
@@ -140,7 +170,10 @@ public struct Formatter: Sendable {
             }
         }
 
-        let arguments = ["mkfs.\(fsType)"] + Self.defaultOptions(for: fsType) + options + [device.string]
+        // An interrupted mkfs.xfs may have left a superblock that mkfs.xfs refuses to overwrite.
+        let force = resuming && fsType == "xfs" ? ["-f"] : []
+        let arguments = ["mkfs.\(fsType)"] + Self.defaultOptions(for: fsType) + force + options + [device.string]
+        try willFormat()
         let run: ProcessResult
         do {
             run = try Subprocess.run(arguments, timeout: timeout)

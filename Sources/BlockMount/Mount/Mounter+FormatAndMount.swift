@@ -60,7 +60,15 @@ extension Mounter {
     ///   - mountOptions: a mount(8)-style option string.
     ///   - formatOptions: appended to the mkfs defaults.
     ///   - readOnly: mount read-only; a blank device then fails (`.readOnlyBlank`).
+    ///   - requiredFlags: `MS_*` flags the mount gets and is checked to carry (`MS_NODEV`,
+    ///     `MS_NOSUID`), whatever `mountOptions` says (see ``mount(device:target:fsType:options:readOnly:requiredFlags:)``).
     ///   - formatter: mkfs timeouts.
+    ///   - resumingInterruptedFormat: the caller proved this device blank, began formatting it
+    ///     and has held it without a break since (its journal says so): data without a
+    ///     signature, as an interrupted mkfs leaves it, is formatted again; everything else is
+    ///     judged as usual.
+    ///   - willFormat: runs after the decision to format and right before mkfs starts (record
+    ///     there that formatting began); when it throws, nothing is formatted.
     /// - Throws: `MountError` `.notBlockDevice`, `.probeFailed`, `.partitioned`, `.unknownData`,
     ///   `.readOnlyBlank`, `.formatFailed`, `.targetInUse` (something else is mounted at
     ///   `target`), `.corruptedMount` (clean it up first), `.mountFailed`, `.directoryFailed`.
@@ -69,7 +77,9 @@ extension Mounter {
     @discardableResult
     public func formatAndMount(
         device: FilePath, target: FilePath, fsType: String, mountOptions: String = "",
-        formatOptions: [String] = [], readOnly: Bool = false, formatter: Formatter = Formatter()
+        formatOptions: [String] = [], readOnly: Bool = false, requiredFlags: UInt = 0,
+        formatter: Formatter = Formatter(), resumingInterruptedFormat: Bool = false,
+        willFormat: () throws(MountError) -> Void = {}
     ) throws(MountError) -> FormatAndMountResult {
         let clock = ContinuousClock()
         var timings = FormatAndMountResult.Timings()
@@ -100,13 +110,14 @@ extension Mounter {
         case .filesystem(let type, _, _):
             mountType = type
             outcome = .mountedExisting
-        case .blank, .partitionTable, .unknownData:
+        case .blank, .partitionTable, .unknownData, .nonZeroData:
             // Under its slot the formatter probes again (unless this probe is still fresh: blank
             // and no mkfs of this process since) and refuses anything but blank. mount(2) of
             // fsType below checks what mkfs made.
             let result = try formatter.format(
                 device: device, fsType: fsType, options: formatOptions, readOnly: readOnly,
-                probedBlank: probe == .blank ? mark : nil, verify: false)
+                probedBlank: probe == .blank ? mark : nil, verify: false, resuming: resumingInterruptedFormat,
+                willFormat: willFormat)
             timings.formatQueue = result.queueWait
             timings.format = result.duration
             switch result.outcome {
@@ -121,7 +132,9 @@ extension Mounter {
 
         start = clock.now
         do {
-            try mount(device: device, target: target, fsType: mountType, options: mountOptions, readOnly: readOnly)
+            try mount(
+                device: device, target: target, fsType: mountType, options: mountOptions, readOnly: readOnly,
+                requiredFlags: requiredFlags)
         } catch where outcome == .formattedAndMounted {
             var error = error
             error.message = "mkfs.\(fsType) on \(device) exited 0, but mounting the new filesystem failed: " + error.message

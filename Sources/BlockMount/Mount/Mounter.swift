@@ -57,10 +57,15 @@ public struct Mounter: Sendable {
 
     // MARK: mount
 
-    /// Mounts the filesystem on `device` at `target` with mount(2).
+    /// Mounts the filesystem on `device` at `target` with mount(2), and checks that the mount
+    /// carries the flags it must.
     ///
-    /// `options` is split by libmount into `MS_*` flags and filesystem data; `readOnly` adds
-    /// `MS_RDONLY`; xfs always gets `nouuid` (clones and snapshots share the UUID, ceph-csi#966).
+    /// `options` is split by libmount into `MS_*` flags and filesystem data after a strict check
+    /// (``MountOptions/validate(_:)``); `readOnly` and `requiredFlags` are added as flags, never
+    /// as text after the caller's text (an unbalanced quote there would swallow them); xfs always
+    /// gets `nouuid` (clones and snapshots share the UUID, ceph-csi#966). After mount(2),
+    /// statvfs(3) of `target` must show `MS_RDONLY` when read-only and every flag of
+    /// `requiredFlags` (`MS_NODEV`, `MS_NOSUID`, `MS_NOEXEC`); otherwise the mount is undone.
     ///
     /// - Parameters:
     ///   - device: the block device.
@@ -68,14 +73,18 @@ public struct Mounter: Sendable {
     ///   - fsType: the filesystem type to mount as (`ext4`, `xfs`, …).
     ///   - options: a mount(8)-style option string (`noatime,discard`).
     ///   - readOnly: mount read-only.
-    /// - Throws: `MountError` `.invalidOptions` (options unparsable), `.mountFailed` (mount(2)
-    ///   refused; the errno and a likely cause are in the error; the data string is not).
-    /// - Touches: mount(2).
+    ///   - requiredFlags: `MS_*` flags the mount must have whatever `options` says.
+    /// - Throws: `MountError` `.invalidOptions` (options malformed), `.mountFailed` (mount(2)
+    ///   refused; the errno and a likely cause are in the error; the data string is not; or the
+    ///   mount came out without a required flag and was undone).
+    /// - Touches: mount(2), statvfs(3); umount2(2) when the check fails.
     public func mount(
-        device: FilePath, target: FilePath, fsType: String, options: String = "", readOnly: Bool = false
+        device: FilePath, target: FilePath, fsType: String, options: String = "", readOnly: Bool = false,
+        requiredFlags: UInt = 0
     ) throws(MountError) {
         var split = try MountOptions(options)
         if readOnly { split.flags |= UInt(MS_RDONLY) }
+        split.flags |= requiredFlags
         if fsType == "xfs" { split = split.addingData("nouuid") }
         let data = split.data.isEmpty ? nil : split.data
         if system_mount(device.string, target.string, fsType, split.flags, data) != 0 {
@@ -84,6 +93,32 @@ public struct Mounter: Sendable {
                 .mountFailed, "cannot mount \(device) (\(fsType)) at \(target): \(Self.mountHint(errno, readOnly))",
                 path: target, cause: SyscallError("mount", path: target, errno: errno))
         }
+        try requireFlags(requiredFlags | (readOnly ? UInt(MS_RDONLY) : 0), at: target, what: "the mount of \(device)")
+    }
+
+    /// The `MS_*` flags that `requireFlags` can check (statvfs reports them as `ST_*`, same values).
+    static let checkableFlags = UInt(MS_RDONLY) | UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
+
+    /// Throws (after undoing the mount at `target`) unless statvfs(3) of `target` shows every
+    /// flag of `flags` (`MS_RDONLY`, `MS_NOSUID`, `MS_NODEV`, `MS_NOEXEC`; the kernel reports
+    /// `ST_*` with the `MS_*` values, fs/statfs.c).
+    func requireFlags(_ flags: UInt, at target: FilePath, what: String) throws(MountError) {
+        let flags = flags & Self.checkableFlags
+        guard flags != 0 else { return }
+        var vfs = statvfs()
+        if system_statvfs(target.string, &vfs) != 0 {
+            let cause = SyscallError("statvfs", path: target, errno: .current)
+            undoBind(target)
+            throw MountError(.mountFailed, "cannot read the flags of \(what) at \(target); it was undone",
+                             path: target, cause: cause)
+        }
+        let missing = flags & ~UInt(vfs.f_flag)
+        guard missing != 0 else { return }
+        let names = [(UInt(MS_RDONLY), "ro"), (UInt(MS_NOSUID), "nosuid"), (UInt(MS_NODEV), "nodev"),
+                     (UInt(MS_NOEXEC), "noexec")].filter { missing & $0.0 != 0 }.map(\.1)
+        undoBind(target)
+        throw MountError(.mountFailed, "\(what) at \(target) came out without \(names.joined(separator: ",")); "
+                            + "it was undone", path: target)
     }
 
     static func mountHint(_ errno: Errno, _ readOnly: Bool) -> String {
@@ -115,15 +150,21 @@ public struct Mounter: Sendable {
     /// read-only was asked. The verification asks the kernel about `target` itself (statx
     /// mount root, statvfs flags), not the mount table.
     ///
+    /// `requiredFlags` (`MS_NODEV`, `MS_NOSUID`, `MS_NOEXEC`) must show on the bind afterwards
+    /// (statvfs), or the bind is undone.
+    ///
     /// - Returns: which path made the bind.
-    /// - Throws: `MountError` `.mountFailed` (a call refused; the bind is undone),
+    /// - Throws: `MountError` `.mountFailed` (a call refused, or a required flag is missing; the
+    ///   bind is undone),
     ///   `.bindVerificationFailed` (the target is not a mount point afterwards, or is writable
     ///   where read-only was asked; the bind is undone), `.mountTableUnreadable` (kernels
     ///   before 5.8 only).
     /// - Touches: statvfs(3) of `source` and `target`, open_tree(2), mount_setattr(2),
     ///   move_mount(2) or mount(2), statx(2), umount2(2) on failure; mountinfo before 5.8.
     @discardableResult
-    public func bind(source: FilePath, target: FilePath, readOnly: Bool) throws(MountError) -> BindMethod {
+    public func bind(
+        source: FilePath, target: FilePath, readOnly: Bool, requiredFlags: UInt = 0
+    ) throws(MountError) -> BindMethod {
         var method = BindMethod.twoStep
         if bindStrategy != .twoStep {
             if try bindAtomically(source: source, target: target, readOnly: readOnly) {
@@ -137,6 +178,8 @@ public struct Mounter: Sendable {
         }
         if method == .twoStep { try bindInTwoSteps(source: source, target: target, readOnly: readOnly) }
         try verifyBind(target: target, readOnly: readOnly)
+        // The bind inherits the source's nodev/nosuid/noexec: checked, not assumed.
+        try requireFlags(requiredFlags, at: target, what: "the bind of \(source)")
         return method
     }
 

@@ -19,6 +19,10 @@ public enum ProbeResult: Sendable, Hashable, CustomStringConvertible {
     /// A signature that is not a mountable filesystem (`crypto_LUKS`, `LVM2_member`, swap, …),
     /// or several conflicting ones (`type` is then `nil`). Never formatted.
     case unknownData(type: String?)
+    /// No signature libblkid knows, but the byte at `offset` (in the first or last MiB) is not
+    /// zero: data of some kind (a filesystem whose superblock is not written yet, as an
+    /// interrupted mkfs leaves it; a database; a wiped header). Never formatted as blank.
+    case nonZeroData(offset: UInt64)
 
     public var description: String {
         switch self {
@@ -26,7 +30,8 @@ public enum ProbeResult: Sendable, Hashable, CustomStringConvertible {
             "filesystem \(type)" + (uuid.map { " UUID=\($0)" } ?? "") + (label.map { " LABEL=\($0)" } ?? "")
         case .partitionTable(let type): "partition table \(type)"
         case .blank: "blank"
-        case .unknownData(let type): "unknown data" + (type.map { " (\($0))" } ?? "")
+        case .unknownData(let type): "unknown data" + (type.map { " (\($0))" } ?? " (conflicting signatures)")
+        case .nonZeroData(let offset): "no signature, but non-zero data at byte \(offset)"
         }
     }
 
@@ -93,7 +98,7 @@ public struct BlockProbe: Sendable {
             // with a zeroed superblock, a database, a damaged LUKS header) must never be formatted.
             // A fresh image reads as zeros; anything else is unknown data.
             if isBlockDevice { prefetch(fd, size: size, Self.zeroCheckRanges) }
-            result = try readsAsZeros(fd, size: size, device: device) ? .blank : .unknownData(type: nil)
+            result = try firstNonZeroByte(fd, size: size, device: device).map { .nonZeroData(offset: $0) } ?? .blank
         case -2:
             // Ambivalent: several signatures that contradict each other. Never blank.
             result = .unknownData(type: nil)
@@ -155,9 +160,9 @@ public struct BlockProbe: Sendable {
         }
     }
 
-    /// Reads the first and the last MiB and tells whether every byte is zero; any error (or a
-    /// short read) aborts.
-    private static func readsAsZeros(_ fd: CInt, size: UInt64, device: FilePath) throws(MountError) -> Bool {
+    /// Reads the first and the last MiB; the offset of the first byte that is not zero, or `nil`
+    /// when all are; any error (or a short read) aborts.
+    private static func firstNonZeroByte(_ fd: CInt, size: UInt64, device: FilePath) throws(MountError) -> UInt64? {
         let mib: UInt64 = 1 << 20
         var ranges: [(offset: UInt64, count: UInt64)] = [(0, min(mib, size))]
         if size > mib { ranges.append((size - min(mib, size - mib), min(mib, size - mib))) }
@@ -177,14 +182,14 @@ public struct BlockProbe: Sendable {
                             + "\(range.offset + done) failed; it was not treated as blank. Check dmesg",
                         path: device, cause: SyscallError("pread", path: device, errno: errno))
                 }
-                let zeros = buffer.withUnsafeBytes { raw in
-                    raw[0..<n].withMemoryRebound(to: UInt8.self) { bytes in bytes.allSatisfy { $0 == 0 } }
+                let nonZero = buffer.withUnsafeBytes { raw in
+                    raw[0..<n].withMemoryRebound(to: UInt8.self) { bytes in bytes.firstIndex { $0 != 0 } }
                 }
-                if !zeros { return false }
+                if let nonZero { return range.offset + done + UInt64(nonZero) }
                 done += UInt64(n)
             }
         }
-        return true
+        return nil
     }
 }
 

@@ -40,7 +40,7 @@ struct MapRequest: Sendable, CustomStringConvertible, CustomDebugStringConvertib
             if secretInRequest {
                 tokens.append("secret=\(secret.base64)")
             } else {
-                tokens.append("key=client.\(credentials.user)")
+                tokens.append("key=\(Self.keyDescription(user: credentials.user, secret: secret))")
                 usesKeyring = true
             }
         }
@@ -61,6 +61,18 @@ struct MapRequest: Sendable, CustomStringConvertible, CustomDebugStringConvertib
         }
         self.text = text
         self.usesKeyring = usesKeyring
+    }
+
+    /// The kernel keyring entry's name for `secret`: `client.<user>.<fingerprint>` (see
+    /// ``CephSecret/fingerprint``), written as `key=` and shown so in `config_info`.
+    static func keyDescription(user: String, secret: CephSecret) -> String { "client.\(user).\(secret.fingerprint)" }
+
+    /// The request's comma-separated options (its second token).
+    var options: [Substring] { Self.options(ofRequest: text) }
+
+    /// The options token of an add request or of `config_info` (the same text).
+    static func options(ofRequest text: String) -> [Substring] {
+        text.split(separator: " ", omittingEmptySubsequences: false).dropFirst().first?.split(separator: ",") ?? []
     }
 
     var description: String { RBDBus.redactingSecret(text) }

@@ -99,25 +99,6 @@ extension RBDBus {
         return written.contains { monitorTokens.contains($0) }
     }
 
-    /// Why device `id` cannot serve a map with `options`, or `nil` when it can: a read-only
-    /// request never gets a writable device (a read-only mount would still replay a journal
-    /// onto it), a writable request never gets a read-only one, and an `exclusive` request never
-    /// gets a mapping without the exclusive lock (it would be unfenced).
-    func reuseConflict(_ id: Int, options: MapOptions, spec: ImageSpec) -> String? {
-        let wantsReadOnly = options.readOnly || spec.snapshot != nil
-        if let ro = (try? Files.readAttribute(sysfs.appending("block/rbd\(id)/ro"))) ?? nil {
-            let isReadOnly = ro == "1"
-            if isReadOnly != wantsReadOnly {
-                return isReadOnly ? "read-only, but a writable mapping was asked for" : "writable, but a read-only mapping was asked for"
-            }
-        }
-        if options.exclusive, let config = attribute(id, "config_info") {
-            let tokens = config.split(separator: " ").dropFirst().first?.split(separator: ",") ?? []
-            if !tokens.contains("exclusive") { return "without the exclusive lock (unfenced), but exclusive was asked for" }
-        }
-        return nil
-    }
-
     /// Every attribute of device `id`; `nil` when it vanished or is not a complete rbd device.
     /// Opens the device's directory once and reads each attribute relative to it.
     func readDevice(_ id: Int) throws(RBDError) -> MappedDevice? {

@@ -14,7 +14,14 @@ import SystemPackage
 
 /// What `map` does when the image is already mapped on this host.
 public enum MapPolicy: String, Sendable, Hashable, Codable {
-    /// Return the existing device (the default: map is idempotent).
+    /// Return the existing device when it is exactly what this map would make (the default:
+    /// map is idempotent): the same cephx user and key (proved by the keyring entry's
+    /// fingerprint, `key=client.<user>.<fingerprint>`, or the `secret=` in `config_info`), the
+    /// same device-level mode (read-only or not) and the same options but `mount_timeout`
+    /// (`exclusive` and `noshare` included). One made with these credentials but otherwise is
+    /// refused with `.alreadyMapped` naming the device and the difference; one made with other
+    /// (or unprovable) credentials is never handed out: the image is mapped anew and the kernel
+    /// checks this caller's key.
     case reuse
     /// Throw `.alreadyMapped`.
     case fail
@@ -36,8 +43,9 @@ extension RBDBus {
     ///
     /// Validates spec, monitors, credentials and options (against the running kernel's version)
     /// before anything is written; loads the module (`modprobe rbd single_major=Y`) when the bus
-    /// is missing; then, under the host-wide lock, puts the secret in the process keyring
-    /// (`add_key`), writes, unlinks the key, finds the new id by diffing `devices/`, confirms
+    /// is missing; then, under the host-wide lock, applies `policy` to existing mappings of the
+    /// image in the same cluster (see ``MapPolicy/reuse``), puts the secret in the process keyring
+    /// as `client.<user>.<fingerprint>` (`add_key`), writes, unlinks the key, finds the new id by diffing `devices/`, confirms
     /// its identity (pool, namespace, image, snapshot, and fsid when ``MapOptions/clusterFSID``
     /// is set), and creates `<dev>/rbd<id>` (mknod, 0600) when it is missing. Any failure after
     /// the kernel accepted the request removes the mapping (`<id> force`) before throwing.
@@ -61,9 +69,7 @@ extension RBDBus {
         _ spec: ImageSpec, monitors: [MonitorAddress], credentials: CephCredentials,
         options: MapOptions = MapOptions(), policy: MapPolicy = .reuse
     ) throws(RBDError) -> MapResult {
-        try options.validate(for: kernel)
-        // Build (and so check) every request before touching the kernel.
-        let attempts = try requests(spec, monitors, credentials, options, secretInRequest: credentials.transport == .secretInRequest)
+        let attempts = try checkedRequests(spec, monitors: monitors, credentials: credentials, options: options)
         try ensureModule()
         let identity = Identity(spec, clusterFSID: options.clusterFSID?.lowercased())
         return try locked("map \(spec)") { () throws(RBDError) -> MapResult in
@@ -73,17 +79,29 @@ extension RBDBus {
             let listed = try deviceIDs()
             let mapping = listed.filter { matches($0, identity, directory: directory) }  // the image, any cluster
             let existing = mapping.filter { sameCluster($0, monitorTokens) }
-            if let first = existing.first {
+            if !existing.isEmpty {
                 switch policy {
                 case .reuse:
-                    if let conflict = reuseConflict(first, options: options, spec: spec) {
+                    // The one rule set for adopting a mapping (RBDBus+Adoption.swift).
+                    var conflicts: [String] = []
+                    for id in existing {
+                        switch adoption(of: id, for: attempts[0], spec: spec, options: options) {
+                        case .reusable:
+                            if let device = try readDevice(id) { return MapResult(device: device, newlyMapped: false) }
+                        case .conflict(let why):
+                            conflicts.append("\(deviceNode(id)) (\(why))")
+                        case .otherCredentials:
+                            continue  // a new map below: the kernel checks this caller's key
+                        }
+                    }
+                    if !conflicts.isEmpty {
                         throw RBDError(
                             .alreadyMapped,
-                            "\(spec) is already mapped at \(deviceNode(first)) \(conflict); unmap it first (or map again with policy mapAgain)")
+                            "\(spec) is already mapped at \(conflicts.joined(separator: ", ")), which is not what this "
+                                + "map asks for; unmap it first (or map again with policy mapAgain)")
                     }
-                    if let device = try readDevice(first) { return MapResult(device: device, newlyMapped: false) }
                 case .fail:
-                    throw RBDError(.alreadyMapped, "\(spec) is already mapped at \(deviceNode(first))")
+                    throw RBDError(.alreadyMapped, "\(spec) is already mapped at \(deviceNode(existing[0]))")
                 case .mapAgain:
                     break
                 }
@@ -151,7 +169,27 @@ extension RBDBus {
         }
     }
 
+    /// Checks what ``map(_:monitors:credentials:options:policy:)`` checks before it writes
+    /// anything — spec, monitors, credentials, options against the running kernel, the request's
+    /// length — and writes nothing: for callers that must refuse a bad request before any other
+    /// step (attach checks its whole volume before it maps).
+    ///
+    /// - Throws: `RBDError` `.invalidOption`, `.invalidMonitor`, `.invalidCredentials`.
+    public func validate(
+        _ spec: ImageSpec, monitors: [MonitorAddress], credentials: CephCredentials, options: MapOptions = MapOptions()
+    ) throws(RBDError) {
+        _ = try checkedRequests(spec, monitors: monitors, credentials: credentials, options: options)
+    }
+
     // MARK: Internals
+
+    /// The options checked and every request built (and so checked) before touching the kernel.
+    private func checkedRequests(
+        _ spec: ImageSpec, monitors: [MonitorAddress], credentials: CephCredentials, options: MapOptions
+    ) throws(RBDError) -> [MapRequest] {
+        try options.validate(for: kernel)
+        return try requests(spec, monitors, credentials, options, secretInRequest: credentials.transport == .secretInRequest)
+    }
 
     /// One request per attempt: the whole list, or one monitor each from a random start.
     private func requests(
@@ -182,7 +220,7 @@ extension RBDBus {
     /// `add_key("ceph", "client.<user>", raw secret, process keyring)`; returns the key serial.
     private func addKey(user: String, secret: CephSecret) throws(RBDError) -> Int32 {
         let serial = secret.bytes.withUnsafeBytes {
-            system_add_key("ceph", "client.\(user)", $0, system_keySpecProcessKeyring)
+            system_add_key("ceph", MapRequest.keyDescription(user: user, secret: secret), $0, system_keySpecProcessKeyring)
         }
         if serial >= 0 { return serial }
         let cause = SyscallError("add_key", path: FilePath("client.\(user)"), errno: .current)

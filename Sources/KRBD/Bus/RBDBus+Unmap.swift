@@ -72,7 +72,7 @@ extension RBDBus {
                 case .noSuchFileOrDirectory:
                     return .notMapped
                 case .resourceBusy where clock.now < deadline:
-                    usleep(useconds_t(pause))
+                    system_usleep(UInt32(pause))
                     pause = min(pause * 2, 200_000)
                     continue
                 case .resourceBusy:

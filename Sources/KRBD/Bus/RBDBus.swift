@@ -21,8 +21,10 @@ public struct RBDBus: Sendable {
     public var modulesRoot: FilePath = "/lib/modules"
     /// How long to wait for the host-wide lock.
     public var lockTimeout: Duration = .seconds(120)
-    /// How long to retry an unmap that gets EBUSY (udev's blkid probe right after a map).
-    public var busyRetryWindow: Duration = .milliseconds(500)
+    /// How long to retry an unmap that gets EBUSY from a transient opener before naming the
+    /// holders: udev opens every new device to probe it, and probes again when a writable open
+    /// is closed (after an unmount): seconds on a loaded node. Default 5 s.
+    public var busyRetryWindow: Duration = .seconds(5)
     /// Whether `map` may run `modprobe rbd single_major=Y` when the bus is missing.
     public var loadsModule = true
     /// The running kernel (for option version checks); `nil` when unknown (no checks).

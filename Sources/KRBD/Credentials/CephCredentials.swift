@@ -34,7 +34,7 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
         guard !name.isEmpty, name.utf8.count <= 255,
             name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7f && !",=".unicodeScalars.contains($0) })
         else {
-            throw RBDError(.invalidCredentials, "user name '\(ImageSpec.printable(user))' is empty or contains whitespace, ',' or '='")
+            throw RBDError(.invalidCredentials, "user name '\(printable(user))' is empty or contains whitespace, ',' or '='")
         }
         self.user = name
         self.secret = secret
@@ -47,7 +47,7 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
     public init(user: String = "admin", keyring text: String, transport: Transport = .kernelKeyring) throws(RBDError) {
         let name = user.hasPrefix("client.") ? String(user.dropFirst(7)) : user
         guard let key = Self.keyringKey(text, entity: "client." + name) else {
-            throw RBDError(.invalidCredentials, "the keyring has no 'key' for [client.\(ImageSpec.printable(name))]")
+            throw RBDError(.invalidCredentials, "the keyring has no 'key' for [client.\(printable(name))]")
         }
         try self.init(user: name, secret: try CephSecret(base64: key), transport: transport)
     }

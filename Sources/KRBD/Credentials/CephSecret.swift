@@ -29,6 +29,18 @@ public struct CephSecret: Sendable, Hashable, CustomStringConvertible, CustomDeb
     /// The base64 text, for the `secret=` opt-in only.
     var base64: String { Base64.encode(bytes) }
 
+    /// 32 hex digits that name this secret without revealing it: the first 16 bytes of
+    /// SHA-256 over a fixed label and the raw key. The kernel keyring entry of a map is named
+    /// `client.<user>.<fingerprint>`, so that `config_info` (`key=client.<user>.<fingerprint>`)
+    /// proves which key a mapping was made with, and reuse never hands a device to a caller
+    /// whose key differs (the kernel never checked that key). A cephx key has 128 random bits;
+    /// the digest is one-way, so the name tells nothing of the key.
+    var fingerprint: String {
+        let digest = SHA256.digest(Array("krbd key fingerprint v1\0".utf8) + bytes)
+        let hex: [Character] = Array("0123456789abcdef")
+        return String(digest.prefix(16).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0xf)]] })
+    }
+
     public var description: String { "<redacted>" }
     public var debugDescription: String { "CephSecret(<redacted>)" }
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }

@@ -189,11 +189,11 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
     }
 
     private static func syntax(_ text: String) -> RBDError {
-        RBDError(.invalidMonitor, "'\(ImageSpec.printable(text))' is not a monitor address (ip, ip:port, [ipv6]:port, v1:/v2: forms)")
+        RBDError(.invalidMonitor, "'\(printable(text))' is not a monitor address (ip, ip:port, [ipv6]:port, v1:/v2: forms)")
     }
 
     private static func notAnAddress(_ host: String) -> RBDError {
-        let name = ImageSpec.printable(host)
+        let name = printable(host)
         if !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) {
             return RBDError(
                 .invalidMonitor,

@@ -1,5 +1,6 @@
 // `-o a,b=c` strings (as `rbd device map -o` takes them) into typed MapOptions. Unknown keys are
 // refused here, before anything is written to sysfs.
+import LinuxSystem
 
 extension MapOptions {
     /// Options from a comma-separated `key[=value]` list, applied over the defaults.
@@ -36,14 +37,14 @@ extension MapOptions {
     }
 
     private mutating func set(_ key: String, _ value: String?) throws(RBDError) {
-        let shown = ImageSpec.printable(key)
+        let shown = printable(key)
         func flag() throws(RBDError) {
             if value != nil { throw RBDError(.invalidOption, "option \(shown) takes no value") }
         }
         func required() throws(RBDError) -> String {
             guard let value, !value.isEmpty else { throw RBDError(.invalidOption, "option \(shown) needs a value") }
             guard MapOptions.isPlainValue(value, alsoForbidden: "") else {
-                throw RBDError(.invalidOption, "option \(shown): value '\(ImageSpec.printable(value))' contains whitespace, ',' or '='")
+                throw RBDError(.invalidOption, "option \(shown): value '\(printable(value))' contains whitespace, ',' or '='")
             }
             return value
         }
@@ -93,7 +94,7 @@ extension MapOptions {
             for pair in try required().split(separator: "|", omittingEmptySubsequences: false) {
                 let parts = pair.split(separator: ":", omittingEmptySubsequences: false)
                 guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                    throw RBDError(.invalidOption, "crush_location entry '\(ImageSpec.printable(String(pair)))' is not type:name")
+                    throw RBDError(.invalidOption, "crush_location entry '\(printable(String(pair)))' is not type:name")
                 }
                 entries.append(CrushLocation(type: String(parts[0]), name: String(parts[1])))
             }

@@ -182,12 +182,12 @@ public struct MapOptions: Sendable, Hashable {
             for part in [entry.type, entry.name] where part.isEmpty || !Self.isPlainValue(part, alsoForbidden: ":|") {
                 throw RBDError(
                     .invalidOption,
-                    "crush_location entry '\(ImageSpec.printable(entry.type)):\(ImageSpec.printable(entry.name))' must be type:name without whitespace, ',', '=', ':' or '|'"
+                    "crush_location entry '\(printable(entry.type)):\(printable(entry.name))' must be type:name without whitespace, ',', '=', ':' or '|'"
                 )
             }
         }
         if let fsid = clusterFSID, !Self.isUUID(fsid) {
-            throw RBDError(.invalidOption, "fsid '\(ImageSpec.printable(fsid))' is not a UUID")
+            throw RBDError(.invalidOption, "fsid '\(printable(fsid))' is not a UUID")
         }
         if let kernel {
             for option in rendered {

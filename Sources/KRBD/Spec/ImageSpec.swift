@@ -1,5 +1,6 @@
 // Which image (or snapshot) to map. Validated on construction: the kernel splits the add request
 // on whitespace and the `_pool_ns=` option on `,`/`=`, so an unchecked name is an injection.
+import LinuxSystem
 
 /// A pool, an optional RADOS namespace, an image and an optional snapshot, e.g. `rbd/ns1/vol@s1`.
 ///
@@ -56,7 +57,7 @@ public struct ImageSpec: Sendable, Hashable, CustomStringConvertible {
         if let at = rest.firstIndex(of: "@") {
             snapshot = String(rest[rest.index(after: at)...])
             rest = rest[..<at]
-            if snapshot!.isEmpty { throw RBDError(.invalidSpec, "'\(Self.printable(text))': empty snapshot name after '@'") }
+            if snapshot!.isEmpty { throw RBDError(.invalidSpec, "'\(printable(text))': empty snapshot name after '@'") }
         }
         let parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         switch parts.count {
@@ -64,12 +65,12 @@ public struct ImageSpec: Sendable, Hashable, CustomStringConvertible {
         case 2: try self.init(pool: parts[0], image: parts[1], snapshot: snapshot)
         case 3:
             if parts[1].isEmpty {
-                throw RBDError(.invalidSpec, "'\(Self.printable(text))': empty namespace between '/'")
+                throw RBDError(.invalidSpec, "'\(printable(text))': empty namespace between '/'")
             }
             try self.init(pool: parts[0], namespace: parts[1], image: parts[2], snapshot: snapshot)
         default:
             throw RBDError(
-                .invalidSpec, "'\(Self.printable(text))' is not [pool/[namespace/]]image[@snapshot]")
+                .invalidSpec, "'\(printable(text))' is not [pool/[namespace/]]image[@snapshot]")
         }
     }
 
@@ -115,19 +116,6 @@ public struct ImageSpec: Sendable, Hashable, CustomStringConvertible {
                 throw RBDError(.invalidSpec, "\(what) name '\(printable(value))' contains \(bad)")
             }
         }
-    }
-
-    /// `text` with control characters escaped, for messages.
-    static func printable(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }
 

@@ -13,6 +13,10 @@ public enum AttachPhase: String, Codable, Sendable {
     case attaching
     /// The device exists (identity recorded); not mounted yet.
     case mapped
+    /// The device was proven blank and mkfs was about to start on it (schema 2). An attach
+    /// that finds this phase with the same, continuously held mapping (equal identity) formats
+    /// again: an interrupted mkfs leaves data without a signature that is never blank.
+    case formatting
     /// The device is mounted at the global path.
     case mounted
     /// Detach started: unmount and unmap may be half done. Written by earlier versions; still
@@ -23,7 +27,8 @@ public enum AttachPhase: String, Codable, Sendable {
 /// The persisted record of one volume's attachment on this node. Holds no secret.
 public struct JournalRecord<Identity: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
     /// The schema of this record; readers refuse newer schemas.
-    public static var currentSchema: Int { 1 }
+    /// Schema 2 added the `formatting` phase; schema 1 records read unchanged.
+    public static var currentSchema: Int { 2 }
 
     /// Schema version of this record.
     public var schema: Int
@@ -115,14 +120,9 @@ public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
         record.updated = Date().timeIntervalSince1970
         let data: [UInt8]
         do {
-            // The journal's own encoder; JSONEncoder for what it does not handle (see JSONValueEncoder).
-            if let bytes = try? JSONValueEncoder.encode(record).prettyBytes() {
-                data = bytes
-            } else {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                data = Array(try encoder.encode(record))
-            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            data = Array(try encoder.encode(record))
         } catch {
             throw VolumeError(.journal, "cannot encode the journal of \(record.key): \(error)")
         }
@@ -139,16 +139,9 @@ public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
         }
     }
 
-    /// A record from its file's bytes: the journal's own JSON codec, or JSONDecoder for
-    /// whatever it refuses (a record of an earlier build or another writer still reads; a
-    /// malformed one gets JSONDecoder's error).
+    /// A record from its file's bytes (JSON as JSONEncoder wrote it, by this build or an earlier one).
     static func decode(_ bytes: [UInt8]) throws -> JournalRecord<Identity> {
-        if let value = try? JSONValue.parse(bytes),
-            let record = try? JSONValueDecoder.decode(JournalRecord<Identity>.self, from: value)
-        {
-            return record
-        }
-        return try JSONDecoder().decode(JournalRecord<Identity>.self, from: Data(bytes))
+        try JSONDecoder().decode(JournalRecord<Identity>.self, from: Data(bytes))
     }
 
     /// Removes the record for `key`; a missing record is fine.

@@ -38,10 +38,23 @@ public protocol BlockDeviceProvider: Sendable {
     /// The volume's global directory name: unique per volume, one path component.
     func volumeKey(_ source: Source) -> String
 
-    /// The device already attached for `source`, if any (identity-exact).
+    /// Checks everything about `source` that can be checked without touching the kernel
+    /// (names, options, credentials): `attach` calls it before its first write, so that a bad
+    /// argument never leaves a mapping behind a failure.
+    func validate(_ source: Source) throws
+
+    /// The device already attached for `source`, if any (identity-exact), whatever its mode:
+    /// what `detach` removes when the journal has no record.
     func existingDevice(_ source: Source, readOnly: Bool) throws -> AttachedDevice<Identity>?
 
-    /// Attaches `source` (read-only at device level when asked) and returns its device.
+    /// The devices attached for the volume whose key is `key` (for `status` of a record that
+    /// has no identity yet: an attach interrupted around the map).
+    func attachedDevices(forKey key: String) throws -> [AttachedDevice<Identity>]
+
+    /// Returns the device for `source`: an existing one only when it is exactly what attaching
+    /// anew would give (same mode at device level, same fencing, same client options, same
+    /// credentials; `newlyAttached == false`), otherwise a new one. A conflicting existing
+    /// device is refused with an error naming it and the difference, never adopted.
     func attach(_ source: Source, readOnly: Bool) throws -> AttachedDevice<Identity>
 
     /// Whether the device recorded as `identity` is still attached as recorded.

@@ -7,14 +7,27 @@ extension BlockVolumePlugin {
     /// journal, makes a filesystem only on a device proven blank (never for read-only), and
     /// mounts it at the global path. Idempotent: an attached volume returns `changed == false`.
     ///
+    /// Everything that can be checked is checked before the first kernel write: the volume
+    /// name, filesystem type, mount options and the provider's source (names, options,
+    /// credentials). An existing device is adopted only when it is exactly what attaching anew
+    /// would give (see ``BlockDeviceProvider/attach(_:readOnly:)``).
+    ///
+    /// Right before mkfs the journal records `formatting` with the device's identity: when the
+    /// process dies during mkfs, the next attach that finds the same mapping (never unmapped in
+    /// between: equal identity) formats again instead of refusing the half-written device.
+    ///
     /// A failure after the device was attached by this call (or by an earlier, interrupted
-    /// attach) detaches it again and removes the journal: nothing is left mapped.
-    /// - Throws: `VolumeError` `.device` (map failed; `underlying` is the provider's error),
-    ///   `.mount` (probe/mkfs/mount failed; `underlying` is a `MountError`), `.journal`,
-    ///   `.lockTimeout`, `.io`.
+    /// attach) detaches it again (waiting out transient openers such as udev's probe) and
+    /// removes the journal. When that detach fails too, the record stays (with the device's
+    /// identity): `status` shows it, and `detach` or `reconcile(repair: true)` completes it; the
+    /// error says so.
+    /// - Throws: `VolumeError` `.invalidArgument` (before anything is done), `.device` (map
+    ///   failed; `underlying` is the provider's error), `.mount` (probe/mkfs/mount failed;
+    ///   `underlying` is a `MountError`), `.journal`, `.lockTimeout`, `.io`.
     @discardableResult
     public func attach(_ spec: VolumeSpec) throws(VolumeError) -> AttachResult {
         let source = try source(of: spec)
+        try validate(spec, source)
         let key = provider.volumeKey(source)
         let result = try withVolumeLock(key) { () throws(VolumeError) -> AttachResult in
             var timings = PhaseTimings()
@@ -44,10 +57,7 @@ extension BlockVolumePlugin {
 
             let device: AttachedDevice<Provider.Identity>
             do {
-                device = try timings.measure("map") {
-                    if let found = try provider.existingDevice(source, readOnly: spec.readOnly) { return found }
-                    return try provider.attach(source, readOnly: spec.readOnly)
-                }
+                device = try timings.measure("map") { try provider.attach(source, readOnly: spec.readOnly) }
             } catch {
                 if previous == nil {
                     try? journal.remove(key)
@@ -58,17 +68,25 @@ extension BlockVolumePlugin {
             // Ours to undo: mapped by this call, or by an earlier attach of ours that was
             // interrupted (its journal says so, with or without the identity recorded yet).
             let ours = device.newlyAttached || previous?.identity == device.identity || previous?.phase == .attaching
+            // An earlier attach began mkfs on this very mapping (identity equal: never unmapped
+            // since, so nobody else wrote it meanwhile) and did not finish.
+            let resuming = previous?.phase == .formatting && previous?.identity == device.identity
             record.identity = device.identity
             record.devicePath = device.path.string
             record.major = device.major
             record.minor = device.minor
-            record.phase = .mapped
+            record.phase = resuming ? .formatting : .mapped
             do throws(VolumeError) {
                 // Recorded before probe, mkfs and mount (which can take minutes): status,
                 // reconcile and a detach after a crash then know the exact device, not only
                 // that "a mapping may exist".
                 try journal.save(record)
-                let outcome = try formatAndMount(device: device, spec: spec, at: global, timings: &timings)
+                let outcome = try formatAndMount(
+                    device: device, spec: spec, at: global, resuming: resuming, timings: &timings
+                ) { () throws(VolumeError) in
+                    record.phase = .formatting
+                    try journal.save(record)
+                }
                 record.phase = .mounted
                 record.formattedHere = record.formattedHere || outcome.formatted
                 try journal.save(record)
@@ -77,21 +95,57 @@ extension BlockVolumePlugin {
                     formatted: outcome.formatted, fsType: outcome.fsType, fsTypeMismatch: outcome.mismatch,
                     timings: timings)
             } catch {
-                // Never leave a mapping (or a half-written journal) behind a failed attach.
-                try? cleanupMountPoint(global)
-                if ours {
-                    try? provider.detach(device.identity)
-                    try? journal.remove(key)
-                } else if previous == nil {
-                    // Someone else's mapping, adopted by this call: leave it, but do not keep a
-                    // journal that would let a later detach unmap it.
-                    try? journal.remove(key)
-                }
-                throw error
+                throw rollBack(error, device: device, ours: ours, record: record, previous: previous, global: global)
             }
         }
         logPhases("attach", key: key, result.timings)
         return result
+    }
+
+    /// Everything about `spec` that attach can check before the first kernel write (the volume
+    /// name is checked where it becomes a path: `setUp`, `tearDown`).
+    func validate(_ spec: VolumeSpec, _ source: Provider.Source) throws(VolumeError) {
+        do throws(MountError) {
+            try Formatter.validateFilesystemType(spec.fsType)
+            _ = try MountOptions(Self.userMountOptions(spec.mountOptions))
+        } catch {
+            throw VolumeError(.invalidArgument, "volume \(spec): \(error.message)", underlying: error)
+        }
+        do {
+            try provider.validate(source)
+        } catch {
+            throw VolumeError(.invalidArgument, "volume \(spec): \(error)", underlying: error)
+        }
+    }
+
+    /// Undoes a failed attach: never a mapping left without a record, never a record left for
+    /// a mapping that is gone. Returns the error to throw.
+    private func rollBack(
+        _ error: VolumeError, device: AttachedDevice<Provider.Identity>, ours: Bool,
+        record: JournalRecord<Provider.Identity>, previous: JournalRecord<Provider.Identity>?, global: FilePath
+    ) -> VolumeError {
+        let unmounted = (try? cleanupMountPoint(global)) != nil
+        guard ours else {
+            // Someone else's mapping, adopted by this call: leave it, but do not keep a journal
+            // that would let a later detach unmap it.
+            if previous == nil { try? journal.remove(record.key) }
+            return error
+        }
+        do {
+            guard unmounted else { throw VolumeError(.mount, "\(global) could not be unmounted", path: global) }
+            try provider.detach(device.identity)
+        } catch let detachError {
+            // The record (saved with the identity before anything that can fail after the map)
+            // stays: the mapping is never untracked.
+            var error = error
+            try? journal.save(record)
+            error.message += "; and the device \(device.path) could not be detached again (\(detachError)): it stays "
+                + "recorded in the journal — `detach` (krbd detach) or `reconcile(repair: true)` (krbd status "
+                + "--reconcile --repair) removes it"
+            return error
+        }
+        try? journal.remove(record.key)
+        return error
     }
 
     /// Bind-mounts the volume's global mount into the workload path
@@ -137,7 +191,7 @@ extension BlockVolumePlugin {
             } catch {
                 throw VolumeError(.io, "cannot create the workload path of \(spec)", cause: error)
             }
-            try bind(global, to: target, readOnly: ro, timings: &timings)
+            try bind(global, to: target, readOnly: ro, requiredFlags: Self.requiredMountFlags(spec.mountOptions), timings: &timings)
             if let fsGroup, !ro {
                 do throws(VolumeError) {
                     try applyOwnership(target, gid: fsGroup, timings: &timings)
@@ -205,15 +259,24 @@ extension BlockVolumePlugin {
         return timings
     }
 
-    /// Every journaled volume next to the node's real state.
+    /// Every journaled volume next to the node's real state. A record without an identity (an
+    /// attach interrupted around its map) is checked against the devices the provider finds for
+    /// the volume, so that a mapping made before the crash shows.
     public func status() throws(VolumeError) -> [VolumeStatus] {
         var statuses: [VolumeStatus] = []
         for key in journal.keys() {
             guard let record = try journal.load(key) else { continue }
             let global = globalPath(key: key)
-            let attached = record.identity.map { (try? provider.isAttached($0)) ?? false } ?? false
+            var attached = false
+            var devicePath = record.devicePath
+            if let identity = record.identity {
+                attached = (try? provider.isAttached(identity)) ?? false
+            } else if let found = (try? provider.attachedDevices(forKey: key))?.first {
+                attached = true
+                devicePath = found.path.string
+            }
             statuses.append(VolumeStatus(
-                key: key, phase: record.phase, devicePath: record.devicePath, deviceAttached: attached,
+                key: key, phase: record.phase, devicePath: devicePath, deviceAttached: attached,
                 globalMounted: (try? isMounted(global)) ?? false, workloadMounts: (try? workloadMounts(of: global)) ?? [],
                 readOnly: record.readOnly, fsType: record.fsType))
         }

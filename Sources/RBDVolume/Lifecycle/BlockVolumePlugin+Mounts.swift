@@ -1,6 +1,12 @@
 import BlockMount
 import SystemPackage
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
 // The lifecycle's use of BlockMount, with MountError wrapped into VolumeError(.mount).
 extension BlockVolumePlugin {
     var mounter: Mounter { Mounter(proc: host.proc) }
@@ -41,17 +47,34 @@ extension BlockVolumePlugin {
     }
 
     func formatAndMount(
-        device: AttachedDevice<Provider.Identity>, spec: VolumeSpec, at global: FilePath, timings: inout PhaseTimings
+        device: AttachedDevice<Provider.Identity>, spec: VolumeSpec, at global: FilePath, resuming: Bool,
+        timings: inout PhaseTimings, willFormat: () throws(VolumeError) -> Void
     ) throws(VolumeError) -> (formatted: Bool, fsType: String?, mismatch: String?) {
         if case .corrupted = try wrap("cannot inspect \(global)", { () throws(MountError) in
             try mounter.mountPointStatus(global)
         }) {
             try cleanupMountPoint(global)
         }
-        let result = try wrap("cannot format and mount \(device.path) for volume \(spec)") { () throws(MountError) in
-            try mounter.formatAndMount(
+        var recordError: VolumeError?
+        let result: FormatAndMountResult
+        do {
+            result = try mounter.formatAndMount(
                 device: device.path, target: global, fsType: spec.fsType,
-                mountOptions: Self.globalMountOptions(spec.mountOptions), readOnly: spec.readOnly)
+                mountOptions: Self.userMountOptions(spec.mountOptions), readOnly: spec.readOnly,
+                requiredFlags: Self.requiredMountFlags(spec.mountOptions), resumingInterruptedFormat: resuming
+            ) { () throws(MountError) in
+                do throws(VolumeError) {
+                    try willFormat()
+                } catch {
+                    recordError = error
+                    throw MountError(.formatFailed, "\(device.path) was not formatted: \(error.message)", path: device.path)
+                }
+            }
+        } catch {
+            if let recordError { throw recordError }
+            throw VolumeError(
+                .mount, "cannot format and mount \(device.path) for volume \(spec): \(error.message)", path: error.path,
+                underlying: error)
         }
         timings.record("probe", result.timings.probe)
         if result.outcome == .formattedAndMounted {
@@ -64,20 +87,24 @@ extension BlockVolumePlugin {
         return (result.outcome == .formattedAndMounted, result.fsType, mismatch)
     }
 
-    /// The volume's mount options, with `nodev,nosuid` unless the volume asks for `dev`/`suid`:
-    /// a device node or setuid file that a workload left on a volume must not work on the node
-    /// (the binds inherit both flags, which are locked).
-    static func globalMountOptions(_ options: [String]) -> String {
-        var all = options
-        if !options.contains("dev") && !options.contains("nodev") { all.append("nodev") }
-        if !options.contains("suid") && !options.contains("nosuid") { all.append("nosuid") }
-        return all.joined(separator: ",")
+    /// The volume's own mount options, as one string (checked strictly by `MountOptions`).
+    static func userMountOptions(_ options: [String]) -> String { options.joined(separator: ",") }
+
+    /// `MS_NODEV | MS_NOSUID` unless the volume asks for `dev` / `suid`: a device node or setuid
+    /// file that a workload left on a volume must not work on the node. Applied as flags and
+    /// checked on the mount and on every bind (which inherit them), never appended as text
+    /// after the volume's options (an unbalanced quote there would swallow them).
+    static func requiredMountFlags(_ options: [String]) -> UInt {
+        let names = Set(options.flatMap { $0.split(separator: ",") })
+        return (names.contains("dev") ? 0 : UInt(MS_NODEV)) | (names.contains("suid") ? 0 : UInt(MS_NOSUID))
     }
 
-    func bind(_ global: FilePath, to target: FilePath, readOnly: Bool, timings: inout PhaseTimings) throws(VolumeError) {
+    func bind(
+        _ global: FilePath, to target: FilePath, readOnly: Bool, requiredFlags: UInt, timings: inout PhaseTimings
+    ) throws(VolumeError) {
         _ = try timings.measure("bind") { () throws(VolumeError) in
             try wrap("cannot bind \(global) to \(target)") { () throws(MountError) in
-                try mounter.bind(source: global, target: target, readOnly: readOnly)
+                try mounter.bind(source: global, target: target, readOnly: readOnly, requiredFlags: requiredFlags)
             }
         }
     }

@@ -51,8 +51,10 @@ extension BlockVolumePlugin {
 
     /// Compares every journal with the rbd bus (through the provider) and the mount table after
     /// a restart, and reports drift; with `repair`, finishes interrupted detaches, drops journals
-    /// whose device is gone, and unmounts stale global mounts no workload uses. A device that is
-    /// attached but not mounted is left for the next `attach` (which mounts it) or `detach`.
+    /// whose device is gone, unmounts stale global mounts no workload uses, and detaches a
+    /// device that is attached but not mounted (an attach that failed and could not undo its
+    /// map, or one interrupted before the mount): the volume converges to detached, and the next
+    /// `attach` starts over. Without `repair`, such a device is reported for `attach` or `detach`.
     public func reconcile(repair: Bool = false) throws(VolumeError) -> [ReconcileFinding] {
         var findings: [ReconcileFinding] = []
         let keys = journal.keys()
@@ -85,6 +87,16 @@ extension BlockVolumePlugin {
                 case .mappedNotMounted:
                     detail = "device \(record.devicePath ?? "?") is attached but \(global) is not mounted; "
                         + "attach the volume again to mount it, or detach it"
+                    if repair, let identity = record.identity {
+                        do { try provider.detach(identity) } catch {
+                            throw VolumeError(.device, "cannot detach the unmounted device of \(key): \(error)",
+                                underlying: error)
+                        }
+                        try cleanupMountPoint(global)
+                        try journal.remove(key)
+                        detail = "device \(record.devicePath ?? "?") was attached but not mounted; it was detached"
+                        repaired = true
+                    }
                 case .interrupted, .journalWithoutDevice:
                     detail = kind == .interrupted
                         ? "an interrupted \(record.phase == .detaching ? "detach" : "attach") left it behind"

@@ -112,13 +112,10 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
     public func globalPath(key: String) -> FilePath { mountsDirectory.appending(key) }
 
     /// `<root>/pods/<uid>/volumes/<name with ~>/<volume>`.
+    /// - Throws: `VolumeError` `.invalidArgument` when the UID or name breaks ``VolumeNames``' rules.
     public func workloadPath(podUID: String, volumeName: String) throws(VolumeError) -> FilePath {
-        guard PathComponent.isValid(podUID) else {
-            throw VolumeError(.invalidArgument, "pod UID \"\(podUID)\" is not a single path component")
-        }
-        guard PathComponent.isValid(volumeName) else {
-            throw VolumeError(.invalidArgument, "volume name \"\(volumeName)\" is not a single path component")
-        }
+        try VolumeNames.validatePodUID(podUID)
+        try VolumeNames.validateVolumeName(volumeName)
         return host.podVolumeDirectory(podUID: podUID, pluginName: name, volumeName: volumeName)
     }
 
@@ -138,7 +135,7 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
         let lock = locksDirectory.appending(key + ".lock")
         do {
             do {
-                return try FileLock.withLock(lock, timeout: lockTimeout) { () throws -> R in try body() }
+                return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true) { () throws -> R in try body() }
             } catch let error as SyscallError where error.syscall == "open" && error.errno == .noSuchFileOrDirectory {
                 // The first lock of this plugin: make the directory (not stat'ed on every lock).
                 do throws(SyscallError) {
@@ -146,7 +143,7 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
                 } catch {
                     throw VolumeError(.io, "cannot create \(locksDirectory)", cause: error)
                 }
-                return try FileLock.withLock(lock, timeout: lockTimeout) { () throws -> R in try body() }
+                return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true) { () throws -> R in try body() }
             }
         } catch let error as VolumeError {
             throw error

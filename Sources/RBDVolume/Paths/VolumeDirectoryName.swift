@@ -87,12 +87,3 @@ public enum VolumeDirectoryName {
         return hash
     }
 }
-
-/// Checks for single path components that come from callers (volume names, pod UIDs).
-enum PathComponent {
-    /// Whether `text` is one safe path component: non-empty, ≤ 255 bytes, not `.`/`..`, no `/` or NUL.
-    static func isValid(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.count <= 255 && text != "." && text != ".." && !text.contains("/")
-            && !text.utf8.contains(0)
-    }
-}

@@ -33,17 +33,36 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
             pool: spec.pool, namespace: spec.namespace, image: spec.image, snapshot: spec.snapshot)
     }
 
+    /// Checks the image, monitors, credentials and the map options attach would use, writing nothing.
+    public func validate(_ source: RBDVolumeSource) throws {
+        try bus.validate(
+            source.image, monitors: source.monitors, credentials: source.credentials,
+            options: mapOptions(source, readOnly: false).options)
+        try bus.validate(
+            source.image, monitors: source.monitors, credentials: source.credentials,
+            options: mapOptions(source, readOnly: true).options)
+    }
+
     /// The existing mapping of the image (identity-exact: pool, namespace, image, snapshot, and
-    /// the cluster fsid when the options name it).
+    /// the cluster fsid when the options name it), whatever its mode or options: what a detach
+    /// without a journal record removes.
     public func existingDevice(_ source: RBDVolumeSource, readOnly: Bool) throws -> AttachedDevice<MappedDevice>? {
         let fsid = source.options.clusterFSID?.lowercased()
         let found = try bus.devices(for: source.image).first { fsid == nil || $0.clusterFSID?.lowercased() == fsid }
         return found.map { attached($0, newly: false) }
     }
 
-    /// Maps the image: read-only at device level for read-only volumes; read-write maps are
-    /// fenced with the kernel's exclusive lock as `source.fencing` says.
-    public func attach(_ source: RBDVolumeSource, readOnly: Bool) throws -> AttachedDevice<MappedDevice> {
+    /// The mappings of the image whose volume key is `key` (`VolumeDirectoryName`).
+    public func attachedDevices(forKey key: String) throws -> [AttachedDevice<MappedDevice>] {
+        guard let parts = VolumeDirectoryName.decode(key),
+            let spec = try? ImageSpec(pool: parts.pool, namespace: parts.namespace, image: parts.image, snapshot: parts.snapshot)
+        else { return [] }
+        return try bus.devices(for: spec).map { attached($0, newly: false) }
+    }
+
+    /// The map options of an attach: read-only at device level for read-only volumes and
+    /// snapshots; read-write maps fenced with the kernel's exclusive lock as `source.fencing` says.
+    func mapOptions(_ source: RBDVolumeSource, readOnly: Bool) -> (options: MapOptions, fenced: Bool) {
         var options = source.options
         options.readOnly = options.readOnly || readOnly || source.image.snapshot != nil
         let fence = !options.readOnly && source.fencing != .none
@@ -54,40 +73,60 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
             // for the mapping's life, so this never times out I/O.
             if options.lockTimeout == nil { options.lockTimeout = options.mountTimeout ?? 30 }
         }
+        return (options, fence)
+    }
+
+    /// Maps the image, or returns its existing mapping when that is exactly what this map would
+    /// make (`RBDBus.map` with `.reuse`: same credentials, mode and options, `exclusive`
+    /// included); a conflicting mapping is refused with `.alreadyMapped` naming the difference.
+    public func attach(_ source: RBDVolumeSource, readOnly: Bool) throws -> AttachedDevice<MappedDevice> {
+        let (options, fence) = mapOptions(source, readOnly: readOnly)
         let first: MapResult
         do {
             first = try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options)
         } catch {
-            guard fence, source.fencing == .exclusiveLock, error.code == .invalidOption, error.errno != nil else {
-                throw error
-            }
+            // `exclusive` is refused (EINVAL) for an image without the exclusive-lock feature, and
+            // an unfenced mapping of ours of such an image conflicts with an `exclusive` request:
+            // both may be an image that cannot be fenced, which `exclusiveLock` maps unfenced.
+            let unfencedCandidate = (error.code == .invalidOption && error.errno != nil) || error.code == .alreadyMapped
+            guard fence, source.fencing == .exclusiveLock, unfencedCandidate else { throw error }
             return try mapUnfenced(source, options, after: error)
         }
         return attached(first.device, newly: first.newlyMapped)
     }
 
     /// The kernel refuses `exclusive` (EINVAL) on images without the exclusive-lock feature;
-    /// such an image cannot be fenced by the kernel. Map it unfenced, loudly.
-    private func mapUnfenced(_ source: RBDVolumeSource, _ options: MapOptions, after error: RBDError) throws
+    /// such an image cannot be fenced by the kernel. Map it unfenced (or adopt such a mapping),
+    /// loudly; an image that has the feature after all gets `error`, and a mapping this call
+    /// made for it is removed again.
+    private func mapUnfenced(_ source: RBDVolumeSource, _ options: MapOptions, after original: RBDError) throws
         -> AttachedDevice<MappedDevice>
     {
         var options = options
         options.exclusive = false
-        let result = try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options)
+        if source.options.lockTimeout == nil { options.lockTimeout = nil }  // set only for the fence
+        let result: MapResult
+        do {
+            result = try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options)
+        } catch {
+            // The fenced request's difference is the one to report.
+            throw error.code == .alreadyMapped ? original : error
+        }
         if result.device.features?.contains(.exclusiveLock) == true {
-            // EINVAL had another cause after all: do not keep an unfenced mapping (nothing is
-            // mounted on it yet, so force is safe); never touch a mapping this call did not make.
+            // EINVAL had another cause, or the existing mapping is an unfenced one of an image
+            // that can be fenced: do not keep (or hand out) an unfenced mapping. Nothing is
+            // mounted on one made here, so force is safe; never touch one this call did not make.
             if result.newlyMapped {
                 do {
                     _ = try bus.unmap(result.device, force: true)
-                } catch let unmapError {
+                } catch {
                     throw RBDError(
-                        error.code, "\(error.message); and the unfenced retry mapping \(result.device.devicePath) "
-                            + "could not be removed: \(unmapError.message)", errno: error.errno, syscall: error.syscall,
-                        path: error.path)
+                        original.code, "\(original.message); and the unfenced retry mapping \(result.device.devicePath) "
+                            + "could not be removed: \(error.message)", errno: original.errno, syscall: original.syscall,
+                        path: original.path)
                 }
             }
-            throw error
+            throw original
         }
         logger.warning(
             "image has no exclusive-lock feature: mapped without fencing; another node could write it too",

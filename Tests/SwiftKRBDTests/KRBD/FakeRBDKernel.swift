@@ -10,6 +10,8 @@ import Testing
 
 /// A cephx key used by the tests (40 base64 characters, 28 bytes, like a real one).
 let testKey = "AQBRxPVmAAAAABAAk3UqyxIv8Pq9fm3yBjLjhg=="
+/// The kernel keyring name of `testKey` for client.admin: `client.admin.<fingerprint>`.
+let testKeyName = "client.admin." + (try! CephSecret(base64: testKey)).fingerprint
 
 struct FakeRBDKernel: Sendable {
     let root: FilePath

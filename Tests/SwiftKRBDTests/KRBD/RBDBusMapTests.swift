@@ -18,9 +18,9 @@ import Testing
             #expect(result.newlyMapped)
             #expect(result.device.id == 0 && result.device.namespace == "ns1" && result.device.image == "nsimg")
             #expect(result.device.devicePath == fake.dev.appending("rbd0").string)
-            #expect(driver.addWrites() == ["127.0.0.1:6789 name=admin,key=client.admin,mount_timeout=30,_pool_ns=ns1 rbd nsimg"])
+            #expect(driver.addWrites() == ["127.0.0.1:6789 name=admin,key=\(testKeyName),mount_timeout=30,_pool_ns=ns1 rbd nsimg"])
             let keys = driver.calls("add_key")
-            #expect(keys.count == 1 && keys[0].path == "client.admin" && keys[0].arguments.first == "ceph")
+            #expect(keys.count == 1 && keys[0].path == testKeyName && keys[0].arguments.first == "ceph")
             #expect(driver.calls("keyctl_unlink").count == 1)
             // The key is added before the write and unlinked after it.
             let order = driver.trace.map(\.name).filter { ["add_key", "keyctl_unlink", "write"].contains($0) }
@@ -35,7 +35,7 @@ import Testing
         options.messengerMode = .crc
         options.readOnly = true
         let v2 = try MapRequest(spec: spec, monitors: mons, credentials: adminCredentials(), options: options, kernel: nil, secretInRequest: false)
-        #expect(v2.text == "127.0.0.1:3300,[::1]:3300 name=admin,key=client.admin,ro,mount_timeout=30,ms_mode=crc rbd snapimg s1")
+        #expect(v2.text == "127.0.0.1:3300,[::1]:3300 name=admin,key=\(testKeyName),ro,mount_timeout=30,ms_mode=crc rbd snapimg s1")
         options.messengerMode = nil
         options.mountTimeout = nil
         let secret = try MapRequest(
@@ -105,7 +105,8 @@ import Testing
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
         fake.addDevice(id: 0, image: "other")
-        fake.addDevice(id: 1, image: "plain")
+        // Mapped by krbd with these credentials (the keyring name carries the key's fingerprint).
+        fake.addDevice(id: 1, image: "plain", config: "127.0.0.1:6789 name=admin,key=\(testKeyName),mount_timeout=30 rbd plain")
         fake.addDevice(id: 2, image: "plain", snapshot: "s1")
         try MockingDriver.with { driver in
             fake.install(driver)
@@ -128,7 +129,7 @@ import Testing
     @Test func reuseNeverHandsOutTheWrongModeLockOrCluster() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
-        fake.addDevice(id: 0, image: "plain")
+        fake.addDevice(id: 0, image: "plain", config: "127.0.0.1:6789 name=admin,key=\(testKeyName),mount_timeout=30 rbd plain")
         try dir.write("sys/block/rbd0/ro", "0\n")
         fake.addDevice(id: 1, image: "other", config: "10.9.9.9:6789 name=admin,key=client.admin rbd other")
         try MockingDriver.with { driver in
@@ -140,13 +141,13 @@ import Testing
             let ro = #expect(throws: RBDError.self) {
                 try bus.map(plain, monitors: [localMonitor], credentials: adminCredentials(), options: readOnly)
             }
-            #expect(ro?.code == .alreadyMapped && ro?.message.contains("writable, but a read-only") == true)
+            #expect(ro?.code == .alreadyMapped && ro?.message.contains("writable, a read-only mapping was asked for") == true)
             var exclusive = MapOptions()
             exclusive.exclusive = true
             let unfenced = #expect(throws: RBDError.self) {
                 try bus.map(plain, monitors: [localMonitor], credentials: adminCredentials(), options: exclusive)
             }
-            #expect(unfenced?.message.contains("without the exclusive lock") == true)
+            #expect(unfenced?.message.contains("no exclusive lock (unfenced)") == true)
             #expect(driver.addWrites().isEmpty)
             #expect(try !bus.map(plain, monitors: [localMonitor], credentials: adminCredentials()).newlyMapped)
             // Same pool/image on another cluster (other monitors in config_info): not ours to reuse.

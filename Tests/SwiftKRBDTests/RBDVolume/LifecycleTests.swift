@@ -180,11 +180,11 @@ import Testing
     }
 
     @Test func attachRecordsEachPhaseAndADetachInterruptedAfterItsUnmountIsFinished() throws {
-        // attach writes the journal three times: `attaching` before the map, `mapped` with the
-        // identity, `mounted`.
+        // attach of a blank device writes the journal four times: `attaching` before the map,
+        // `mapped` with the identity, `formatting` right before mkfs, `mounted`.
         let attached = try MockingDriver.with { driver in
             let attached = try plugin.attach(spec)
-            #expect(driver.calls("renameat", pathContains: "journal").count == 3)
+            #expect(driver.calls("renameat", pathContains: "journal").count == 4)
             return attached
         }
         let record = try #require(try plugin.journal.load("loop-disk.img"))

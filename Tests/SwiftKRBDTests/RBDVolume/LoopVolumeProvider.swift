@@ -18,6 +18,10 @@ struct LoopIdentity: Codable, Sendable, Equatable {
 struct LoopVolumeProvider: BlockDeviceProvider {
     func volumeKey(_ source: LoopVolumeSource) -> String { "loop-" + (source.imageFile.lastComponent?.string ?? "x") }
 
+    func validate(_ source: LoopVolumeSource) throws {}
+
+    func attachedDevices(forKey key: String) throws -> [AttachedDevice<LoopIdentity>] { [] }
+
     func existingDevice(_ source: LoopVolumeSource, readOnly: Bool) throws -> AttachedDevice<LoopIdentity>? {
         let listing = try sh("losetup -j '\(source.imageFile)'")
         guard let line = listing.split(separator: "\n").first, let colon = line.firstIndex(of: ":") else { return nil }
@@ -25,6 +29,7 @@ struct LoopVolumeProvider: BlockDeviceProvider {
     }
 
     func attach(_ source: LoopVolumeSource, readOnly: Bool) throws -> AttachedDevice<LoopIdentity> {
+        if let found = try existingDevice(source, readOnly: readOnly) { return found }
         let path = try sh("losetup --find --show \(readOnly ? "-r " : "")'\(source.imageFile)'")
         return try device(FilePath(path.trimmingCharacters(in: .whitespacesAndNewlines)), source, newly: true)
     }

@@ -99,7 +99,7 @@ import Testing
         let credentials = try credentials()
         let result = try bus.map(spec, monitors: monitorV1, credentials: credentials, options: options())
         let raw = try Files.readAttribute(FilePath("/sys/bus/rbd/devices/\(result.device.id)/config_info"))
-        #expect(raw.contains("key=client.\(credentials.user)"))
+        #expect(raw.contains("key=client.\(credentials.user).\(credentials.secret!.fingerprint),"))
         #expect(!raw.contains("secret="))
         if let key = env["KRBD_TEST_KEY"] { #expect(!raw.contains(key)) }
     }
