@@ -42,6 +42,10 @@ public struct MappedDevice: Sendable, Hashable, Codable, CustomStringConvertible
     public var configInfo: String?
     /// The block device node, `<dev>/rbd<id>`.
     public var devicePath: String
+    /// `<sysfs>/block/rbd<id>/diskseq` (5.15+): a number the kernel gives each disk it creates
+    /// and never again, so two reads with equal values saw one mapping, never unmapped between
+    /// them (ids are reused; a sequence number is not). `nil` on older kernels.
+    public var diskSequence: UInt64?
 
     /// The image or snapshot this device maps.
     public var spec: ImageSpec {

@@ -131,7 +131,8 @@ extension RBDBus {
             clusterFSID: attribute("cluster_fsid"),
             parent: attribute("parent"),
             configInfo: attribute("config_info").map(Self.redactingSecret),
-            devicePath: deviceNode(id).string)
+            devicePath: deviceNode(id).string,
+            diskSequence: blockAttribute(id, "diskseq").flatMap { UInt64($0) })
         // A device removed between the first and the last read would show mixed data; the
         // directory must still be there after the reads.
         guard Files.exists(directory) else { return nil }
