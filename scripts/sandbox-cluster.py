@@ -33,6 +33,8 @@ EXCL = rbd.RBD_FEATURE_EXCLUSIVE_LOCK
 BLANKS = ["blank%d" % i for i in range(6)]
 # Blank images for the volume lifecycle tests and the demo (kept apart from the KRBD ones).
 VOLUMES = ["vol%d" % i for i in range(4)] + ["demo"]
+# Blank images for the hardening tests (issue 11: adoption, credentials, rollback, udev, mkfs kill).
+HARDENING = ["hard%d" % i for i in range(6)]
 SECOND_USER = "krbdtest"
 
 T0 = time.monotonic()
@@ -208,7 +210,7 @@ osd_max_object_namespace_len = 64
     with rbd.Image(ioctx, "snapimg") as image:
         image.write(b"krbd-sandbox snapimg@s1\n".ljust(4096, b"\0"), 0)
         image.create_snap("s1")
-    for name in BLANKS + VOLUMES:
+    for name in BLANKS + VOLUMES + HARDENING:
         api.create(ioctx, name, GIB, old_format=False, features=LAYERING | EXCL)
     # No exclusive-lock feature: the kernel cannot fence it.
     api.create(ioctx, "volnolock", GIB, old_format=False, features=LAYERING)
@@ -233,6 +235,7 @@ osd_max_object_namespace_len = 64
         "KRBD_TEST_IMAGES": " ".join(["plain", "excl", "snapimg"] + BLANKS),
         "KRBD_TEST_BLANK_IMAGES": " ".join(BLANKS),
         "KRBD_TEST_VOLUME_IMAGES": " ".join(VOLUMES + ["volnolock"]),
+        "KRBD_TEST_HARDENING_IMAGES": " ".join(HARDENING),
         "KRBD_TEST_SNAPSHOT": "snapimg@s1",
         "KRBD_TEST_NAMESPACE": NAMESPACE,
         "KRBD_TEST_NS_IMAGE": "nsimg",

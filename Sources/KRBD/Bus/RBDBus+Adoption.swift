@@ -52,8 +52,14 @@ extension RBDBus {
                     : "it is writable, a read-only mapping was asked for")
             }
         }
-        let have = Self.normalized(existing)
-        let want = Self.normalized(request.options)
+        var have = Self.normalized(existing)
+        var want = Self.normalized(request.options)
+        if have.contains("exclusive") && want.contains("exclusive") {
+            // With `exclusive` the lock is taken at map time and held for the mapping's life:
+            // lock_timeout bounded only that first acquisition.
+            have = have.filter { !$0.hasPrefix("lock_timeout=") }
+            want = want.filter { !$0.hasPrefix("lock_timeout=") }
+        }
         if want.contains("exclusive") && !have.contains("exclusive") {
             differences.append("it holds no exclusive lock (unfenced), exclusive was asked for")
         }
