@@ -33,8 +33,13 @@ package func system_posix_fadvise(_ fd: CInt, _ offset: Int64, _ length: Int64, 
 }
 
 /// statvfs(3) (statfs(2) underneath); `f_flag` carries the mount's ST_* flags.
+/// statvfs(3). A mock's success value is the `f_flag` it reports (`ST_*` = `MS_*` values).
 package func system_statvfs(_ path: String, _ buffer: inout statvfs) -> CInt {
-    if let r = mockedCall("statvfs", path: path) { return CInt(r) }
+    if let r = mockedCall("statvfs", path: path) {
+        guard r >= 0 else { return CInt(r) }
+        buffer.f_flag = UInt(r)
+        return 0
+    }
     return statvfs(path, &buffer)
 }
 

@@ -65,9 +65,9 @@ enum ExitCodes {
             printError("krbd: \(error.message)")
             return ExitCode(code(for: rbd.code))
         }
-        if let mount = error.underlying as? MountError {
+        if let mount = error.underlying as? MountError, let code = mountCodes.first(where: { $0.0 == mount.code })?.1 {
             printError("krbd: \(error.message)")
-            return ExitCode(mountCodes.first { $0.0 == mount.code }?.1 ?? 1)
+            return ExitCode(code)
         }
         printError("krbd: \(error.message)")
         return ExitCode(volumeCodes.first { $0.0 == error.code }?.1 ?? 1)

@@ -1,4 +1,4 @@
-// map: validate everything, load the module, then under the host lock: look for an existing
+// map: validate everything, load the module, then under the image's lock: look for an existing
 // mapping, put the key in the kernel keyring, write the request once, find the new id by
 // diffing devices/, confirm its identity, make sure /dev/rbd<id> is the right node. Any failure
 // after the kernel accepted the request removes the mapping again (force); the one exception is a
@@ -43,7 +43,7 @@ extension RBDBus {
     ///
     /// Validates spec, monitors, credentials and options (against the running kernel's version)
     /// before anything is written; loads the module (`modprobe rbd single_major=Y`) when the bus
-    /// is missing; then, under the host-wide lock, applies `policy` to existing mappings of the
+    /// is missing; then, under the image's lock (see ``RBDBus/lockDirectory``), applies `policy` to existing mappings of the
     /// image in the same cluster (see ``MapPolicy/reuse``), puts the secret in the process keyring
     /// as `client.<user>.<fingerprint>` (`add_key`), writes, unlinks the key, finds the new id by diffing `devices/`, confirms
     /// its identity (pool, namespace, image, snapshot, and fsid when ``MapOptions/clusterFSID``
@@ -63,7 +63,7 @@ extension RBDBus {
     ///   any write; `.moduleUnavailable`; `.alreadyMapped` (policy `.fail`); `.keyringUnavailable`
     ///   (add_key blocked); the kernel's answer (`.notFound`, `.unsupportedFeatures`, `.lockHeld`,
     ///   `.authenticationFailed`, `.timedOut`, `.permissionDenied`, …); `.identityMismatch` and
-    ///   `.deviceNodeMissing` after a rollback; `.timedOut` when the host lock is not free in time.
+    ///   `.deviceNodeMissing` after a rollback; `.timedOut` when the image's lock is not free in time.
     @discardableResult
     public func map(
         _ spec: ImageSpec, monitors: [MonitorAddress], credentials: CephCredentials,
@@ -72,7 +72,7 @@ extension RBDBus {
         let attempts = try checkedRequests(spec, monitors: monitors, credentials: credentials, options: options)
         try ensureModule()
         let identity = Identity(spec, clusterFSID: options.clusterFSID?.lowercased())
-        return try locked("map \(spec)") { () throws(RBDError) -> MapResult in
+        return try locked(spec, "map \(spec)") { () throws(RBDError) -> MapResult in
             let monitorTokens = Set(attempts.flatMap(\.monitorTokens))
             let directory = try? Files.openDirectory(devicesDirectory)
             defer { if let directory { _ = system_close(directory) } }
@@ -106,14 +106,19 @@ extension RBDBus {
                     break
                 }
             }
-            var key: Int32?
+            var keyName: String?
             if attempts.first?.usesKeyring == true, let secret = credentials.secret {
                 // No silent fallback to secret= (it would stay in config_info for the mapping's
                 // life): a kernel without keyrings gets `.keyringUnavailable` naming the opt-in.
-                key = try addKey(user: credentials.user, secret: secret)
+                let name = MapRequest.keyDescription(user: credentials.user, secret: secret)
+                _ = try keyring.acquire(name) { () throws(RBDError) -> Int32 in
+                    try addKey(user: credentials.user, secret: secret)
+                }
+                keyName = name
             }
-            // The kernel cloned the key during the write; the keyring entry is not needed after it.
-            defer { if let key { _ = system_keyctl_unlink(key, system_keySpecProcessKeyring) } }
+            // The kernel cloned the key during the write; the keyring entry is not needed after
+            // it (once no other map of this process is about to write with it).
+            defer { if let keyName { keyring.release(keyName) } }
             var index = 0
             while true {
                 do throws(RBDError) {
@@ -138,7 +143,7 @@ extension RBDBus {
     }
 
     /// ``map(_:monitors:credentials:options:policy:)`` bounded by `timeout`: mount_timeout is
-    /// lowered to fit (whole seconds, at least 1) and the host lock is waited for at most
+    /// lowered to fit (whole seconds, at least 1) and the image's lock is waited for at most
     /// `timeout`. The kernel bounds the write by mount_timeout; the blocking write runs on a
     /// Dispatch thread, not on the cooperative pool.
     /// `lockTimeout` (exclusive-lock acquisition) is left as given: see ``MapOptions``.
@@ -242,7 +247,7 @@ extension RBDBus {
         }
     }
 
-    /// One write and everything after it. Called under the host lock, with `before` the ids
+    /// One write and everything after it. Called under the image's lock, with `before` the ids
     /// listed just before (and `mapped` those of them that mapped the image then).
     ///
     /// The new device is normally the one id that was not there before. A device removed

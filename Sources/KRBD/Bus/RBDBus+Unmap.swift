@@ -21,7 +21,7 @@ public enum UnmapOutcome: String, Sendable, Hashable, Codable {
 extension RBDBus {
     /// Removes `device` from the host, if the id still maps the same image.
     ///
-    /// Under the host lock, re-reads the identity of `<sysfs>/bus/rbd/devices/<id>` (pool,
+    /// Under the image's lock, re-reads the identity of `<sysfs>/bus/rbd/devices/<id>` (pool,
     /// namespace, image, snapshot, image id, fsid): if the id is free or now maps something
     /// else, nothing is written and the result is `.notMapped`. Otherwise writes `<id>` (or
     /// `<id> force`) once to `remove_single_major` (`remove` where single_major is off); the
@@ -29,10 +29,10 @@ extension RBDBus {
     ///
     /// - Parameter force: `force`: remove even while the device is open (I/O then fails).
     /// - Throws: `RBDError` `.busy` (naming holders, mounts and processes), `.permissionDenied`,
-    ///   `.moduleUnavailable`, `.timedOut` (host lock), `.systemError`.
+    ///   `.moduleUnavailable`, `.timedOut` (the image's lock), `.systemError`.
     @discardableResult
     public func unmap(_ device: MappedDevice, force: Bool = false) throws(RBDError) -> UnmapOutcome {
-        try locked("unmap \(device)") { () throws(RBDError) -> UnmapOutcome in
+        try locked(device.spec, "unmap \(device)") { () throws(RBDError) -> UnmapOutcome in
             // Attributes are opened relative to the devices directory (shorter path walks).
             let directory = try? Files.openDirectory(devicesDirectory)
             defer { if let directory { _ = system_close(directory) } }
@@ -46,7 +46,7 @@ extension RBDBus {
     /// - Throws: as ``unmap(_:force:)-(MappedDevice,_)``, at the first device that cannot be removed.
     @discardableResult
     public func unmap(_ spec: ImageSpec, force: Bool = false) throws(RBDError) -> [MappedDevice] {
-        try locked("unmap \(spec)") { () throws(RBDError) -> [MappedDevice] in
+        try locked(spec, "unmap \(spec)") { () throws(RBDError) -> [MappedDevice] in
             var removed: [MappedDevice] = []
             // devices(for:) matched each one under this same lock: no second check needed.
             for device in try devices(for: spec) {
@@ -56,7 +56,7 @@ extension RBDBus {
         }
     }
 
-    /// One remove write, EBUSY retried within the window. Called under the host lock.
+    /// One remove write, EBUSY retried within the window. Called under the image's lock.
     private func remove(_ id: Int, force: Bool, label: String) throws(RBDError) -> UnmapOutcome {
         let command = Array((force ? "\(id) force" : "\(id)").utf8)
         let clock = ContinuousClock()

@@ -1,13 +1,15 @@
-// The kernel's rbd bus: where its files are, the host-wide lock, the module. Map, unmap,
+// The kernel's rbd bus: where its files are, the per-image locks, the module. Map, unmap,
 // listing and doctor live in RBDBus+*.swift.
 import LinuxSystem
 import SystemPackage
 
 /// The rbd bus of one host: map, find and unmap rbd images through `<sysfs>/bus/rbd`.
 ///
-/// Every root is injectable so that tests run on fixture trees. Map and unmap hold a host-wide
-/// `flock` on ``lockFile`` so that the device-list diff that identifies a new mapping is not
-/// disturbed by another krbd process.
+/// Every root is injectable so that tests run on fixture trees. Map and unmap of one image hold
+/// a `flock` per image (in ``lockDirectory``), so that maps of different images run their
+/// kernel writes at once (the kernel runs them concurrently) while two krbd callers never map
+/// or unmap the same image at the same time; a new device is attributed by its identity and
+/// its exact request (`config_info`), not by being the one id that appeared.
 public struct RBDBus: Sendable {
     /// The sysfs root (`/sys`).
     public var sysfs: FilePath
@@ -15,11 +17,15 @@ public struct RBDBus: Sendable {
     public var dev: FilePath
     /// The procfs root (`/proc`), for mountinfo, capabilities and holders.
     public var proc: FilePath
-    /// The host-wide lock file serializing map and unmap (created 0600).
+    /// The lock files of map and unmap live in `<lockFile>.d/`, one per image (created 0600,
+    /// removed after use). Processes that must not map one image at once (an agent in a pod
+    /// and `krbd` on the host) must share this path.
     public var lockFile: FilePath
+    /// `<lockFile>.d`: one lock file per image being mapped or unmapped.
+    public var lockDirectory: FilePath { FilePath(lockFile.string + ".d") }
     /// Where kernel modules live (`/lib/modules`), to tell whether modprobe can work.
     public var modulesRoot: FilePath = "/lib/modules"
-    /// How long to wait for the host-wide lock.
+    /// How long to wait for an image's map lock.
     public var lockTimeout: Duration = .seconds(120)
     /// How long to retry an unmap that gets EBUSY from a transient opener before naming the
     /// holders: udev opens every new device to probe it, and probes again when a writable open
@@ -29,6 +35,9 @@ public struct RBDBus: Sendable {
     public var loadsModule = true
     /// The running kernel (for option version checks); `nil` when unknown (no checks).
     package var kernel: KernelVersion?
+    /// The process keyring entries of maps in flight (process-wide; fixture tests, whose
+    /// kernels are simulated per test, get their own).
+    package var keyring = ProcessKeyring.shared
     /// Whether map checks (and creates) `<dev>/rbd<id>`. Off only in fixture tests, which
     /// cannot make block device nodes without root.
     package var checksDeviceNode = true
@@ -39,7 +48,7 @@ public struct RBDBus: Sendable {
     ///   - sysfs: sysfs root; the bus is `<sysfs>/bus/rbd`.
     ///   - dev: devtmpfs root; devices are `<dev>/rbd<id>`.
     ///   - proc: procfs root.
-    ///   - lockFile: the host-wide lock file; its directory must exist.
+    ///   - lockFile: names the lock directory (`<lockFile>.d`, made on first use); its parent must exist.
     public init(sysfs: FilePath = "/sys", dev: FilePath = "/dev", proc: FilePath = "/proc", lockFile: FilePath = "/run/krbd.lock") {
         self.sysfs = sysfs
         self.dev = dev
@@ -55,19 +64,37 @@ public struct RBDBus: Sendable {
     func deviceDirectory(_ id: Int) -> FilePath { devicesDirectory.appending(String(id)) }
     func deviceNode(_ id: Int) -> FilePath { dev.appending("rbd\(id)") }
 
-    /// Runs `body` under the host-wide lock.
-    func locked<R>(_ what: String, _ body: () throws(RBDError) -> R) throws(RBDError) -> R {
+    /// The lock file of `spec`'s mappings: a hash of the whole spec (a collision only
+    /// serializes two images, it never lets one image's maps run at once).
+    func lockFile(for spec: ImageSpec) -> FilePath {
+        let hash = String(fnv1a64(spec.description), radix: 16)
+        return lockDirectory.appending(String(repeating: "0", count: 16 - hash.count) + hash + ".lock")
+    }
+
+    /// Runs `body` under `spec`'s lock (see ``lockDirectory``).
+    func locked<R>(_ spec: ImageSpec, _ what: String, _ body: () throws(RBDError) -> R) throws(RBDError) -> R {
+        let lock = lockFile(for: spec)
         do {
-            return try FileLock.withLock(lockFile, timeout: lockTimeout) { () throws -> R in try body() }
+            do {
+                return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true) { () throws -> R in try body() }
+            } catch let error as SyscallError where error.syscall == "open" && error.errno == .noSuchFileOrDirectory {
+                // The first lock on this host: make the directory (not stat'ed on every lock).
+                do throws(SyscallError) {
+                    try Files.makeDirectories(lockDirectory, mode: 0o700)
+                } catch {
+                    throw RBDError(.systemError, "\(what): cannot create the lock directory \(lockDirectory)", cause: error)
+                }
+                return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true) { () throws -> R in try body() }
+            }
         } catch let error as RBDError {
             throw error
         } catch let error as SyscallError {
             if error.errno == .timedOut {
                 throw RBDError(
-                    .timedOut, "\(what): another krbd process held the host lock \(lockFile) for \(lockTimeout)",
+                    .timedOut, "\(what): another krbd process held the lock of \(spec) (\(lock)) for \(lockTimeout)",
                     cause: error)
             }
-            throw RBDError(.systemError, "\(what): cannot take the host lock \(lockFile)", cause: error)
+            throw RBDError(.systemError, "\(what): cannot take the lock \(lock)", cause: error)
         } catch {
             throw RBDError(.systemError, "\(what): \(error)")
         }

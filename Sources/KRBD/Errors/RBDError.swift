@@ -46,7 +46,7 @@ public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let blocklistDenied = Code(rawValue: "blocklistDenied")
         /// This kernel client is blocklisted by the cluster (ESHUTDOWN).
         public static let clientBlocklisted = Code(rawValue: "clientBlocklisted")
-        /// No monitor session or maps within mount_timeout (ETIMEDOUT), or the host lock timed out.
+        /// No monitor session or maps within mount_timeout (ETIMEDOUT), or the image's map lock timed out.
         public static let timedOut = Code(rawValue: "timedOut")
         /// The device is open, mounted or held (EBUSY on unmap).
         public static let busy = Code(rawValue: "busy")

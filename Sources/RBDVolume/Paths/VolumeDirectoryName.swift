@@ -7,6 +7,7 @@
 /// A name longer than 200 bytes becomes a readable prefix plus a 64-bit hash (`~h<16 hex>`), which
 /// leaves room under NAME_MAX for the journal's and lock's suffixes (`.json`, `.lock`, temp names);
 /// the journal then holds the identity, since such a name does not decode.
+import LinuxSystem
 public enum VolumeDirectoryName {
     /// The longest name `encode` returns, in bytes.
     public static let maximumLength = 200
@@ -18,7 +19,7 @@ public enum VolumeDirectoryName {
         name += "-image-" + escape(image, strict: false)
         if let snapshot { name += "@" + escape(snapshot, strict: false) }
         if name.utf8.count <= maximumLength { return name }
-        let hash = String(fnv1a(name), radix: 16)
+        let hash = String(fnv1a64(name), radix: 16)
         let suffix = "~h" + String(repeating: "0", count: 16 - hash.count) + hash
         var prefix = Substring(name)
         while prefix.utf8.count > maximumLength - suffix.utf8.count { prefix = prefix.dropLast() }
@@ -76,14 +77,5 @@ public enum VolumeDirectoryName {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func fnv1a(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return hash
     }
 }

@@ -69,7 +69,7 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
         if fence {
             options.exclusive = true
             // lock_timeout 0 (the kernel's default) waits forever for a live peer that does not
-            // answer, holding the host-wide map lock; bound it. With `exclusive` the lock is held
+            // answer, holding the image's map lock; bound it. With `exclusive` the lock is held
             // for the mapping's life, so this never times out I/O.
             if options.lockTimeout == nil { options.lockTimeout = options.mountTimeout ?? 30 }
         }

@@ -187,12 +187,34 @@ import Testing
     @Test func mountSplitsOptionsAndGivesXFSNouuid() throws {
         try MockingDriver.with { driver in
             driver.on("mount") { _ in .succeed(0) }
+            driver.on("statvfs") { _ in .succeed(Int(UInt(MS_RDONLY) | UInt(MS_NODEV))) }
             try Mounter().mount(device: "/dev/krbd0", target: "/mnt/krbd", fsType: "xfs",
                                 options: "noatime,nodev,logbsize=256k", readOnly: true)
             let call = try #require(driver.calls("mount").first)
             #expect(call.arguments == [
                 "/dev/krbd0", "xfs", "flags=\(UInt(MS_RDONLY) | UInt(MS_NOATIME) | UInt(MS_NODEV))", "logbsize=256k,nouuid",
             ])
+        }
+    }
+
+    @Test func aMountWithoutARequiredFlagIsUndone() throws {
+        // nodev and nosuid are flags that mount(2) must honour; a mount that comes out without
+        // one (here: the kernel reports only nodev) is unmounted again and refused.
+        try MockingDriver.with { driver in
+            driver.on("mount") { _ in .succeed(0) }
+            driver.on("umount2") { _ in .succeed(0) }
+            driver.on("statvfs") { _ in .succeed(Int(UInt(MS_NODEV))) }
+            let error = #expect(throws: MountError.self) {
+                try Mounter().mount(
+                    device: "/dev/krbd0", target: "/mnt/krbd", fsType: "ext4", options: #"context="a,b""#,
+                    requiredFlags: UInt(MS_NODEV) | UInt(MS_NOSUID))
+            }
+            #expect(error?.code == .mountFailed && error?.message.contains("without nosuid") == true)
+            let call = try #require(driver.calls("mount").first)
+            // Flags, not text after the caller's options.
+            #expect(call.arguments.contains("flags=\(UInt(MS_NODEV) | UInt(MS_NOSUID))"))
+            #expect(call.arguments.last == #"context="a,b""#)
+            #expect(driver.calls("umount2").count == 1)
         }
     }
 

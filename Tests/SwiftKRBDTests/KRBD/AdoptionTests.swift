@@ -180,3 +180,62 @@ import Testing
         }
     }
 }
+
+/// Issue 13: maps of different images run at once (a lock per image, not per host); each gets
+/// its own device by identity, the shared keyring entry outlives every write that needs it, and
+/// no lock file is left behind.
+@Suite struct ConcurrentMapTests {
+    @Test func mapsOfDifferentImagesRunAtOnceAndEachGetsItsOwnDevice() async throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        let driver = MockingDriver()
+        fake.install(driver)
+        let bus = fake.bus()
+        let credentials = try adminCredentials()
+        let names = (0..<16).map { "img\($0)" }
+        let results = try await MockingDriver.$current.withValue(driver) {
+            try await withThrowingTaskGroup(of: MapResult.self) { group in
+                for name in names {
+                    group.addTask {
+                        try bus.map(ImageSpec(pool: "rbd", image: name), monitors: [localMonitor], credentials: credentials)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        #expect(Set(results.map(\.device.image)) == Set(names))
+        #expect(Set(results.map(\.device.id)).count == names.count && results.allSatisfy(\.newlyMapped))
+        for result in results {
+            #expect(try bus.device(id: result.device.id)?.image == result.device.image)
+        }
+        // Every keyring entry added was unlinked exactly once, after the writes.
+        #expect(driver.calls("add_key").count >= 1)
+        #expect(driver.calls("add_key").count == driver.calls("keyctl_unlink").count)
+        let order = driver.trace.map(\.name).filter { ["write", "keyctl_unlink"].contains($0) }
+        #expect(order.last == "keyctl_unlink")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: bus.lockDirectory.string)) ?? []
+        #expect(left.isEmpty, "lock files left: \(left)")
+    }
+
+    @Test func theSameImageIsStillOneMapAtATime() async throws {
+        // Eight callers map one image at once: one maps, the others reuse that mapping.
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        let driver = MockingDriver()
+        fake.install(driver)
+        let bus = fake.bus()
+        let credentials = try adminCredentials()
+        let spec = try ImageSpec(pool: "rbd", image: "one")
+        let results = try await MockingDriver.$current.withValue(driver) {
+            try await withThrowingTaskGroup(of: MapResult.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try bus.map(spec, monitors: [localMonitor], credentials: credentials) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        #expect(results.filter(\.newlyMapped).count == 1)
+        #expect(Set(results.map(\.device.id)).count == 1 && fake.ids().count == 1)
+        #expect(driver.addWrites().count == 1)
+    }
+}

@@ -13,6 +13,10 @@ let testKey = "AQBRxPVmAAAAABAAk3UqyxIv8Pq9fm3yBjLjhg=="
 /// The kernel keyring name of `testKey` for client.admin: `client.admin.<fingerprint>`.
 let testKeyName = "client.admin." + (try! CephSecret(base64: testKey)).fingerprint
 
+/// The simulated driver's own lock: the kernel hands out ids atomically, so concurrent add and
+/// remove writes (maps of different images run at once) are serialized here as there.
+private let fakeKernelLock = NSLock()
+
 struct FakeRBDKernel: Sendable {
     let root: FilePath
     let sysfs: FilePath
@@ -44,6 +48,7 @@ struct FakeRBDKernel: Sendable {
         bus.kernel = KernelVersion(release: "6.1.0-27-amd64")
         bus.modulesRoot = root.appending("lib/modules")
         bus.checksDeviceNode = false
+        bus.keyring = ProcessKeyring()  // this simulated kernel's own, as each test's kernel is
         bus.busyRetryWindow = .milliseconds(60)
         return bus
     }
@@ -97,6 +102,8 @@ struct FakeRBDKernel: Sendable {
             let options = tokens[1].split(separator: ",")
             let namespace = options.first { $0.hasPrefix("_pool_ns=") }.map { String($0.dropFirst(9)) } ?? ""
             extra?(fake)
+            fakeKernelLock.lock()
+            defer { fakeKernelLock.unlock() }
             fake.addDevice(
                 pool: tokens[2], namespace: namespace, image: tokens[3], snapshot: tokens.count > 4 ? tokens[4] : nil,
                 fsid: fsid, config: text)
@@ -106,6 +113,8 @@ struct FakeRBDKernel: Sendable {
         driver.on("write", pathContains: "/bus/rbd/remove") { call in
             let text = call.arguments.first ?? ""
             guard let id = Int(text.split(separator: " ").first ?? "") else { return .fail(.invalidArgument) }
+            fakeKernelLock.lock()
+            defer { fakeKernelLock.unlock() }
             guard fake.ids().contains(id) else { return .fail(.noSuchFileOrDirectory) }
             fake.removeDevice(id)
             return .succeed(text.utf8.count)

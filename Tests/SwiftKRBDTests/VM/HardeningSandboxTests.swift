@@ -154,15 +154,15 @@ import Testing
             for dev; do :; done
             \(real) "$@" >/dev/null 2>&1 && dd if=/dev/zero of="$dev" bs=4096 count=1 conv=notrunc status=none
             sync
-            echo started > \(node.path.string)/mkfs-started
+            echo $$ > \(node.path.string)/mkfs-started.tmp && mv \(node.path.string)/mkfs-started.tmp \(node.path.string)/mkfs-started
             exec sleep 600
             """
         try script.write(toFile: bin.appending("mkfs.ext4").string, atomically: true, encoding: .utf8)
         chmod(bin.appending("mkfs.ext4").string, 0o755)
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = [cli, "attach", "rbd/hard4", "--root", node.path.string, "-m",
+        process.executableURL = URL(fileURLWithPath: cli)
+        process.arguments = ["attach", "rbd/hard4", "--root", node.path.string, "-m",
                              env["KRBD_TEST_MON"] ?? "127.0.0.1:6789", "--keyring", keyring.string]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -173,8 +173,16 @@ import Testing
         {
             usleep(10_000)
         }
-        #expect(FileManager.default.fileExists(atPath: node.path.string + "/mkfs-started"), "mkfs never started")
-        kill(-process.processIdentifier, SIGKILL)  // setsid: the group is krbd and its mkfs
+        let started = try? String(contentsOfFile: node.path.string + "/mkfs-started", encoding: .utf8)
+        guard let mkfs = started.flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            Issue.record("mkfs never started")
+            return
+        }
+        // Both at once, as a cgroup kill does: krbd and its mkfs.
+        kill(process.processIdentifier, SIGKILL)
+        kill(mkfs, SIGKILL)
         process.waitUntilExit()
         unlink(bin.appending("mkfs.ext4").string)
 
