@@ -18,13 +18,19 @@ struct UnmapCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let bus = roots.bus
+            // Nothing to do is success (exit 0), but said: a script must not read it as "done".
             if let id = Self.deviceID(target, dev: roots.dev) {
-                guard let device = try bus.device(id: id) else { return }
-                try bus.unmap(device, force: force)
+                guard let device = try bus.device(id: id), try bus.unmap(device, force: force) == .removed else {
+                    print("not mapped: \(target)")
+                    return
+                }
+                print("unmapped: \(device.devicePath) (\(device.spec))")
             } else if target.hasPrefix("/") {
                 throw RBDError(.invalidSpec, "\(target) is not an rbd device (expected \(roots.dev)/rbdN)")
             } else {
-                try bus.unmap(try ImageSpec(parsing: target), force: force)
+                let removed = try bus.unmap(try ImageSpec(parsing: target), force: force)
+                if removed.isEmpty { print("not mapped: \(target)") }
+                for device in removed { print("unmapped: \(device.devicePath) (\(device.spec))") }
             }
         }
     }

@@ -84,27 +84,11 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
         "CephCredentials(user: \(user), secret: \(secret == nil ? "none" : "<redacted>"), transport: \(transport))"
     }
 
-    /// The `key` value of section `[entity]` in keyring text; `key = v`, `key=v`, tabs, comments.
+    /// The `key` value of section `[entity]` in keyring text. Keyrings are ceph.conf-style INI
+    /// (Ceph reads both with one grammar), so they are parsed by ``CephConfig``: `key = v`,
+    /// `key=v`, tabs, quotes, whole-line and inline (` #`, ` ;`) comments.
     static func keyringKey(_ text: String, entity: String) -> String? {
-        var inSection = false
-        for raw in text.split(whereSeparator: \.isNewline) {
-            let line = raw.trimmingCharacters(in: " \t")
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-            if line.hasPrefix("[") {
-                inSection = line.hasSuffix("]") && line.dropFirst().dropLast().trimmingCharacters(in: " \t") == entity
-                continue
-            }
-            guard inSection, let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals].trimmingCharacters(in: " \t")
-            if key == "key" {
-                var value = line[line.index(after: equals)...].trimmingCharacters(in: " \t")
-                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
-                    value = String(value.dropFirst().dropLast())
-                }
-                return value
-            }
-        }
-        return nil
+        CephConfig(parsing: text).sections[entity]?["key"]
     }
 
     static func readSmallFile(_ path: FilePath, what: String) throws(RBDError) -> String {

@@ -21,6 +21,10 @@ import Testing
         "[client.admin]\nkey=\(testKey)\n",
         "# comment\n[client.other]\n\tkey = AQAAAA==\n[client.admin]\n  key   =   \(testKey)  \n",
         "[ client.admin ]\r\n\tkey = \"\(testKey)\"\r\n",
+        // An inline comment after the key (the keyring used to be parsed apart from ceph.conf,
+        // without inline comments: this failed).
+        "[client.admin]\n\tkey = \(testKey) ; rotated 2026-11\n",
+        "[client.admin]\n\tkey = \(testKey)\t# note\n",
     ])
     func keyringVariants(_ text: String) throws {
         let credentials = try CephCredentials(user: "client.admin", keyring: text)
