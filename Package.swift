@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "krbd",
             dependencies: [
-                "KRBD", "BlockMount", "RBDVolume",
+                "KRBD", "BlockMount", "RBDVolume", "LinuxSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

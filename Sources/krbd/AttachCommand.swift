@@ -1,4 +1,5 @@
 import ArgumentParser
+import LinuxSystem
 import RBDVolume
 
 struct AttachCommand: ParsableCommand {
@@ -55,10 +56,7 @@ extension PhaseTimings {
     /// Phase → milliseconds, for JSON.
     var milliseconds: [String: Double] {
         var out: [String: Double] = [:]
-        for phase in phases {
-            let c = phase.duration.components
-            out[phase.name, default: 0] += Double(c.seconds) * 1000 + Double(c.attoseconds) / 1e15
-        }
+        for phase in phases { out[phase.name, default: 0] += phase.duration.milliseconds }
         return out
     }
 }

@@ -17,15 +17,8 @@ struct DoctorCommand: ParsableCommand {
         if json {
             print(try jsonText(checks))
         } else {
-            let width = checks.map(\.name.count).max() ?? 0
-            for check in checks {
-                print("\(check.verdict.rawValue.uppercased().padding(4))  \(check.name.padding(width))  \(check.detail)")
-            }
+            print(textTable(checks.map { [$0.verdict.rawValue.uppercased(), $0.name, $0.detail] }))
         }
         if checks.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
     }
-}
-
-extension String {
-    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }

@@ -43,9 +43,11 @@ enum ExitCodes {
 
     /// The table for `--help`.
     static var table: String {
-        (["  0  success", "  1  other errors", " 64  usage errors"] + codes.map { "\(String($0.1).leftPadded(3))  \($0.0)" }
-            + volumeCodes.map { "\(String($0.1).leftPadded(3))  \($0.0)" } + mountCodes.map { "\(String($0.1).leftPadded(3))  \($0.0)" })
-            .joined(separator: "\n")
+        let rows = [["0", "success"], ["1", "other errors"], ["64", "usage errors"]]
+            + codes.map { [String($0.1), "\($0.0)", "(map, unmap)"] }
+            + volumeCodes.map { [String($0.1), "\($0.0)", "(volume lifecycle)"] }
+            + mountCodes.map { [String($0.1), "\($0.0)", "(probe, format, mount)"] }
+        return textTable(rows, rightAligned: [0]).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
     }
 
     /// Volume lifecycle errors (50-59); a map or mount failure inside keeps its own code.
@@ -107,6 +109,5 @@ func reportingErrors<R>(_ body: () throws -> R) throws -> R {
 }
 
 extension String {
-    func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
     var replacingNewlines: String { String(map { $0.isNewline ? " " : $0 }) }
 }

@@ -1,6 +1,7 @@
 // The `krbd` command: map, unmap, list and check rbd images through the kernel's rbd bus.
 // Add a subcommand by writing its file and listing it in `subcommands` below.
 import ArgumentParser
+import KRBD
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -12,6 +13,7 @@ import ArgumentParser
 struct Krbd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "krbd",
+        version: krbdVersion,
         abstract: "Map Ceph RBD images with the kernel's rbd driver and mount them for workloads, without the rbd CLI.",
         discussion: """
             Errors are one line on stderr, `krbd: <message>`, and a stable exit code:

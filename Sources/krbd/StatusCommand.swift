@@ -36,12 +36,11 @@ struct StatusCommand: ParsableCommand {
                 print(try jsonText(StatusReport(volumes: statuses.map(VolumeRow.init), drift: findings.map(DriftRow.init))))
                 return
             }
-            print("KEY".padded(36) + "PHASE".padded(10) + "DEVICE".padded(12) + "MAPPED".padded(8) + "MOUNTED".padded(9) + "WORKLOADS")
-            for s in statuses {
-                print(s.key.padded(36) + s.phase.rawValue.padded(10) + (s.devicePath ?? "-").padded(12)
-                    + (s.deviceAttached ? "yes" : "no").padded(8) + (s.globalMounted ? "yes" : "no").padded(9)
-                    + (s.workloadMounts.isEmpty ? "-" : s.workloadMounts.map(\.string).joined(separator: ",")))
+            let rows = statuses.map { s in
+                [s.key, s.phase.rawValue, s.devicePath ?? "-", s.deviceAttached ? "yes" : "no", s.globalMounted ? "yes" : "no",
+                 s.workloadMounts.isEmpty ? "-" : s.workloadMounts.map(\.string).joined(separator: ",")]
             }
+            print(textTable([["KEY", "PHASE", "DEVICE", "MAPPED", "MOUNTED", "WORKLOADS"]] + rows))
             for finding in findings where finding.kind != .consistent { print("drift: \(finding)") }
         }
     }
@@ -63,8 +62,4 @@ struct VolumeRow: Encodable {
 struct DriftRow: Encodable {
     var key: String, kind: String, detail: String, repaired: Bool
     init(_ f: ReconcileFinding) { key = f.key; kind = f.kind.rawValue; detail = f.detail; repaired = f.repaired }
-}
-
-extension String {
-    func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
 }

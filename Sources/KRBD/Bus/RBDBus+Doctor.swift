@@ -67,17 +67,18 @@ extension RBDBus {
         case "Y"?: add("single_major", .ok, "Y (add_single_major, up to ~65536 devices)")
         case "N"?: add("single_major", .warn, "N: one major per device (about 230 devices); reload with single_major=Y")
         default:
-            add("single_major", loaded ? .warn : .ok, loaded ? "the module has no single_major parameter (before 3.14)" : "set when the module is loaded")
+            // Not knowable before the module is loaded: a warning, never an "ok" it cannot back.
+            add("single_major", .warn, loaded ? "the module has no single_major parameter (before 3.14)" : "unknown until the module is loaded (map loads it with single_major=Y)")
         }
 
         if let features = supportedFeatures() {
             add("supported features", .ok, "0x\(String(features.rawValue, radix: 16)): \(features)")
         } else {
-            add("supported features", loaded ? .warn : .ok, loaded ? "\(bus)/supported_features is missing (before 4.11)" : "known once the module is loaded")
+            add("supported features", .warn, loaded ? "\(bus)/supported_features is missing (before 4.11)" : "unknown until the module is loaded")
         }
 
         if Files.exists(proc.appending("keys")) {
-            add("kernel keyring", .ok, "\(proc)/keys exists; secrets go through add_key (key=client.<id>)")
+            add("kernel keyring", .ok, "\(proc)/keys exists; secrets go through add_key (key=client.<id>.<fingerprint>)")
         } else {
             add("kernel keyring", .warn, "\(proc)/keys is missing: add_key may be unavailable; secrets would have to go in the request")
         }

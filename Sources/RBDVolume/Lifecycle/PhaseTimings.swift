@@ -1,3 +1,5 @@
+import LinuxSystem
+
 /// How long each phase of one operation took (map, probe, mkfs, mount, bind, chown, unmount,
 /// unmap, …), in the order they ran.
 public struct PhaseTimings: Sendable, CustomStringConvertible {
@@ -41,8 +43,7 @@ public struct PhaseTimings: Sendable, CustomStringConvertible {
 
     /// A duration as milliseconds with one decimal (`12.3ms`).
     public static func milliseconds(_ d: Duration) -> String {
-        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-        let tenths = (ms * 10).rounded() / 10
+        let tenths = (d.milliseconds * 10).rounded() / 10
         return "\(tenths)ms"
     }
 }
