@@ -52,7 +52,15 @@ import Testing
                 + " {\"clusterID\": \"a\", \"monitors\": [\"10.0.0.2\"]}]",
             "config.json: [1]: clusterID \"a\" is already used by entry [0]"
         ),
-        ("[{\"clusterID\": \"a\", \"monitors\": [\"10.0.0.1\"]", "config.json: not valid JSON"),
+        ("[{\"clusterID\": \"a\", \"monitors\": [\"10.0.0.1\"]", "config.json: not valid JSON: Unexpected end of file"),
+        (
+            "[{\"clusterID\": \"a\", \"monitors\": \"10.0.0.1\"}]",
+            "config.json: [0].monitors: expected an array of strings (monitor addresses)"
+        ),
+        (
+            "[{\"clusterID\": \"a\", \"monitors\": [\"10.0.0.1\"], \"rbd\": []}]",
+            "config.json: [0].rbd: expected an object"
+        ),
         ("", "config.json: not valid JSON"),
     ])
     func refuses(text: String, expected: String) {

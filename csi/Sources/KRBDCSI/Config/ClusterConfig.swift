@@ -55,7 +55,7 @@ public struct ClusterConfig: Sendable, Hashable {
         do {
             entries = try JSONDecoder().decode([RawEntry].self, from: Data(text.utf8))
         } catch let error as DecodingError {
-            throw CSIError(.invalidConfiguration, "\(source): \(describe(error))")
+            throw CSIError(.invalidConfiguration, "\(source): \(describe(error, text: text))")
         } catch {
             throw CSIError(.invalidConfiguration, "\(source): \(oneLine(String(describing: error)))")
         }
@@ -118,19 +118,23 @@ public struct ClusterConfig: Sendable, Hashable {
     }
 
     /// A decoder error as one line: where (`[0].monitors[2]`) and what was expected.
-    private static func describe(_ error: DecodingError) -> String {
+    private static func describe(_ error: DecodingError, text: String) -> String {
         func path(_ context: DecodingError.Context) -> String {
             let text = context.codingPath.map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }
                 .joined()
             return text.isEmpty ? "top level" : (text.hasPrefix(".") ? String(text.dropFirst()) : text)
         }
+        // The decoder names only `Array<Any>` or `Dictionary<String, Any>`, so the field says what was expected.
         func kind(_ type: Any.Type, _ context: DecodingError.Context) -> String {
             if context.codingPath.isEmpty { return "an array of cluster entries" }
-            switch type {
-            case is String.Type: return "a string"
-            case is [String].Type: return "an array of strings"
-            default: return context.codingPath.count == 1 ? "an object (a cluster entry)" : "an object"
+            switch context.codingPath.last?.stringValue {
+            case "monitors": return "an array of strings (monitor addresses)"
+            case "rbd": return "an object"
+            case "clusterID", "radosNamespace": return "a string"
+            default: break
             }
+            if type is String.Type { return "a string" }
+            return context.codingPath.count == 1 ? "an object (a cluster entry)" : "an object"
         }
         switch error {
         case .typeMismatch(let type, let context):
@@ -139,9 +143,16 @@ public struct ClusterConfig: Sendable, Hashable {
             return "\(path(context)): null where \(kind(type, context)) is required"
         case .keyNotFound(let key, let context):
             return "\(path(context)): \"\(key.stringValue)\" is missing"
-        case .dataCorrupted(let context):
-            let detail = context.underlyingError.map { ": " + oneLine(String(describing: $0)) } ?? ""
-            return "not valid JSON (\(path(context)))\(detail)"
+        case .dataCorrupted:
+            // JSONDecoder says only "not valid JSON"; JSONSerialization says where.
+            var detail = ""
+            do {
+                _ = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+            } catch {
+                let info = (error as NSError).userInfo
+                detail = (info[NSDebugDescriptionErrorKey] as? String).map { ": " + oneLine($0) } ?? ""
+            }
+            return "not valid JSON\(detail)"
         @unknown default:
             return oneLine(String(describing: error))
         }
