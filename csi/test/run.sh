@@ -8,7 +8,8 @@
 # 4. the server on <tmp>/csi.sock over a stale socket left there (it must replace it), with a temp state dir, a
 #    cluster config and a fixture sysfs that has /sys/bus/rbd (so Probe is ready without rbd.ko);
 # 5. pytest csi/test/test_identity_node.py; it must run tests and pass;
-# 6. SIGTERM: the server must exit 0 and remove its socket.
+# 6. a second server on the same (live) socket must refuse to start and leave the first serving;
+# 7. SIGTERM: the server must exit 0 and remove its socket.
 # The trap kills the server and removes the temp dir on any exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +79,20 @@ if [ "$status" != 0 ]; then
   tail -40 "$tmp/server.log" >&2
   exit 1
 fi
+
+# A second instance on the live socket must refuse (exit 2) and leave the first one serving.
+set +e
+"$binary" --endpoint "unix://$socket" --nodeid other --cluster-config "$tmp/config.json" --state-dir "$tmp/state" \
+  --sysfs "$tmp/sys" 2>"$tmp/second.log"
+second=$?
+set -e
+if [ "$second" != 2 ] || ! grep -q "another process is serving" "$tmp/second.log" || ! kill -0 "$server_pid"; then
+  echo "run.sh: a second krbd-csi on the same socket exited $second:" >&2
+  cat "$tmp/second.log" >&2
+  exit 1
+fi
+[ -S "$socket" ]
+echo "run.sh: a second instance refused the live socket" >&2
 
 # Clean shutdown: SIGTERM drains, exits 0, removes the socket.
 kill -TERM "$server_pid"

@@ -174,11 +174,36 @@ public struct PluginServer: Sendable {
                 .invalidConfiguration,
                 "\(path) exists and is not a socket; refusing to replace it (is --endpoint right?)")
         }
+        // A second plugin started on the same socket must not take it from the first, which keeps running
+        // unreachable otherwise (the transport would unlink any socket file).
+        if isServing(path) {
+            throw CSIError(
+                .invalidConfiguration, "another process is serving on \(path); refusing to take its socket over")
+        }
         // Stale from a killed run; the transport would unlink it too, but it would not say so.
         guard unlink(path) == 0 || errno == ENOENT else {
             let reason = String(cString: strerror(errno))
             throw CSIError(.invalidConfiguration, "cannot remove the stale socket \(path): \(reason)")
         }
+    }
+
+    /// Whether something accepts connections on the unix socket at `path` (ECONNREFUSED: a stale socket).
+    static func isServing(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        // Endpoint keeps paths below sun_path's size, so the zeroed tail terminates it.
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
     }
 
     static func makeDirectory(_ path: String, what: String) throws(CSIError) {
