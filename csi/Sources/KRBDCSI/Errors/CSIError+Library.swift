@@ -1,0 +1,52 @@
+// Library errors as CSI codes. The spec fixes a few (NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED);
+// the rest follows what each library code means for the caller's retry: INVALID_ARGUMENT and FAILED_PRECONDITION
+// need a change first, DEADLINE_EXCEEDED and ABORTED may simply be retried, INTERNAL is ours.
+import BlockMount
+import KRBD
+
+extension CSIError {
+    /// The CSI error for a failure of the rbd bus (map, unmap, keyring, module).
+    ///
+    /// - Parameters:
+    ///   - error: what KRBD threw.
+    ///   - context: what was being done, e.g. `map of rbd/ns/img`; prefixed to the message.
+    package init(_ error: RBDError, context: String) {
+        let code: Code =
+            switch error.code {
+            case .invalidSpec, .invalidOption, .invalidMonitor, .invalidCredentials: .invalidArgument
+            case .notFound: .notFound
+            // Not retryable as is: the host (module, keyring, features, a blocklisted client) must change first.
+            case .invalidConfiguration, .moduleUnavailable, .keyringUnavailable, .unsupportedFeatures,
+                .clientBlocklisted, .deviceNodeMissing:
+                .failedPrecondition
+            case .authenticationFailed, .blocklistDenied: .permissionDenied
+            case .timedOut: .deadlineExceeded
+            // Someone else holds the image or device; the CO retries with backoff, as for ABORTED.
+            case .lockHeld, .busy, .interrupted: .aborted
+            case .alreadyMapped: .alreadyExists
+            // CAP_SYS_ADMIN missing is the deployment's fault, not the caller's credentials.
+            case .permissionDenied, .identityMismatch, .systemError: .internalError
+            default: .internalError
+            }
+        self.init(code, "\(context): \(error.message)", cause: error)
+    }
+
+    /// The CSI error for a failure to probe, format or mount a device, or to unmount a path.
+    ///
+    /// - Parameters:
+    ///   - error: what BlockMount threw.
+    ///   - context: what was being done, e.g. `stage of vol-1 at /var/lib/kubelet/...`; prefixed to the message.
+    package init(_ error: MountError, context: String) {
+        let code: Code =
+            switch error.code {
+            case .invalidOptions: .invalidArgument
+            // Data we must not touch, or a filesystem that differs from the request: the caller has to decide.
+            case .partitioned, .unknownData, .filesystemMismatch, .readOnlyBlank: .failedPrecondition
+            case .targetInUse: .alreadyExists
+            case .notMounted: .notFound
+            case .busy: .aborted
+            default: .internalError
+            }
+        self.init(code, "\(context): \(error.message)", cause: error)
+    }
+}
