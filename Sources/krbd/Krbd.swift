@@ -13,12 +13,12 @@ import KRBD
 struct Krbd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "krbd",
-        version: krbdVersion,
         abstract: "Map Ceph RBD images with the kernel's rbd driver and mount them for workloads, without the rbd CLI.",
         discussion: """
             Errors are one line on stderr, `krbd: <message>`, and a stable exit code:
             \(ExitCodes.table)
             """,
+        version: krbdVersion,
         subcommands: [
             MapCommand.self,
             UnmapCommand.self,
