@@ -23,7 +23,7 @@ public struct FormatAndMountResult: Sendable {
     public struct Timings: Sendable, Hashable {
         /// The libblkid probe.
         public var probe: Duration = .zero
-        /// Waiting for a free mkfs slot (`Formatter.concurrencyLimit`).
+        /// Waiting for a free mkfs slot (`FilesystemFormatter.concurrencyLimit`).
         public var formatQueue: Duration = .zero
         /// mkfs (and a probe under the mkfs slot when another mkfs ran since the first probe).
         public var format: Duration = .zero
@@ -78,7 +78,7 @@ extension Mounter {
     public func formatAndMount(
         device: FilePath, target: FilePath, fsType: String, mountOptions: String = "",
         formatOptions: [String] = [], readOnly: Bool = false, requiredFlags: UInt = 0,
-        formatter: Formatter = Formatter(), resumingInterruptedFormat: Bool = false,
+        formatter: FilesystemFormatter = FilesystemFormatter(), resumingInterruptedFormat: Bool = false,
         willFormat: () throws(MountError) -> Void = {}
     ) throws(MountError) -> FormatAndMountResult {
         let clock = ContinuousClock()

@@ -106,7 +106,7 @@ extension BlockVolumePlugin {
     /// name is checked where it becomes a path: `setUp`, `tearDown`).
     func validate(_ spec: VolumeSpec, _ source: Provider.Source) throws(VolumeError) {
         do throws(MountError) {
-            try Formatter.validateFilesystemType(spec.fsType)
+            try FilesystemFormatter.validateFilesystemType(spec.fsType)
             _ = try MountOptions(Self.userMountOptions(spec.mountOptions))
         } catch {
             throw VolumeError(.invalidArgument, "volume \(spec): \(error.message)", underlying: error)

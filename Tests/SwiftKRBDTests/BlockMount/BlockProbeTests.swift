@@ -27,7 +27,7 @@ import Testing
         try handle.close()
         // The first non-zero byte is named, not "conflicting signatures" (there are none).
         #expect(try BlockProbe.probe(image).result == .nonZeroData(offset: UInt64(offset)))
-        let error = #expect(throws: MountError.self) { try Formatter().format(device: image, fsType: "ext4") }
+        let error = #expect(throws: MountError.self) { try FilesystemFormatter().format(device: image, fsType: "ext4") }
         #expect(error?.code == .unknownData && error?.message.contains("byte \(offset) is not zero") == true)
         #expect(error?.message.contains("conflicting") == false)
         let wiped = try sparseFile(dir("wiped.img"), mebibytes: 32)
@@ -44,7 +44,7 @@ import Testing
         let dir = try TemporaryDirectory()
         let blank = try sparseFile(dir("blank.img"), mebibytes: 8)
         MockingDriver.with { driver in
-            let error = #expect(throws: MountError.self) { try Formatter().format(device: blank, fsType: fsType) }
+            let error = #expect(throws: MountError.self) { try FilesystemFormatter().format(device: blank, fsType: fsType) }
             #expect(error?.code == .invalidOptions)
             #expect(driver.calls("posix_spawn").isEmpty)
         }
@@ -125,7 +125,7 @@ import Testing
         let dir = try TemporaryDirectory()
         let image = try sparseFile(dir("blank.img"), mebibytes: 32)
         let result = try MockingDriver.with { driver in
-            let result = try Formatter().format(device: image, fsType: "ext4", options: ["-L", "fresh"])
+            let result = try FilesystemFormatter().format(device: image, fsType: "ext4", options: ["-L", "fresh"])
             let spawn = driver.calls("posix_spawn")
             #expect(spawn.count == 1)
             #expect(spawn.first?.arguments == [
@@ -143,7 +143,7 @@ import Testing
         let image = try sparseFile(dir("ext4.img"), mebibytes: 32)
         try sh("mkfs.ext4 -q -F '\(image)'")
         try MockingDriver.with { driver in
-            let result = try Formatter().format(device: image, fsType: "xfs")
+            let result = try FilesystemFormatter().format(device: image, fsType: "xfs")
             #expect(result.outcome == .existing(type: "ext4"))
             #expect(driver.calls("posix_spawn").isEmpty)
         }
@@ -157,13 +157,13 @@ import Testing
         let swap = try sparseFile(dir("swap.img"), mebibytes: 8)
         try sh("mkswap '\(swap)'")
         MockingDriver.with { driver in
-            #expect { try Formatter().format(device: blank, fsType: "ext4", readOnly: true) } throws: {
+            #expect { try FilesystemFormatter().format(device: blank, fsType: "ext4", readOnly: true) } throws: {
                 ($0 as! MountError).code == .readOnlyBlank
             }
-            #expect { try Formatter().format(device: disk, fsType: "ext4") } throws: {
+            #expect { try FilesystemFormatter().format(device: disk, fsType: "ext4") } throws: {
                 ($0 as! MountError).code == .partitioned
             }
-            #expect { try Formatter().format(device: swap, fsType: "ext4") } throws: {
+            #expect { try FilesystemFormatter().format(device: swap, fsType: "ext4") } throws: {
                 ($0 as! MountError).code == .unknownData
             }
             #expect(driver.calls("posix_spawn").isEmpty)
@@ -173,7 +173,7 @@ import Testing
     @Test func failingMkfsIsFormatFailed() throws {
         let dir = try TemporaryDirectory()
         let blank = try sparseFile(dir("blank.img"), mebibytes: 8)
-        #expect { try Formatter().format(device: blank, fsType: "nosuchfs") } throws: {
+        #expect { try FilesystemFormatter().format(device: blank, fsType: "nosuchfs") } throws: {
             ($0 as! MountError).code == .formatFailed
         }
     }
@@ -223,9 +223,9 @@ import Testing
     }
 
     @Test func defaults() {
-        #expect(Formatter.defaultOptions(for: "xfs") == ["-K"])
-        #expect(Formatter.defaultOptions(for: "ext3").prefix(2) == ["-F", "-m0"])
-        #expect(Formatter.concurrencyLimit == 2)
+        #expect(FilesystemFormatter.defaultOptions(for: "xfs") == ["-K"])
+        #expect(FilesystemFormatter.defaultOptions(for: "ext3").prefix(2) == ["-F", "-m0"])
+        #expect(FilesystemFormatter.concurrencyLimit == 2)
     }
 }
 
@@ -239,7 +239,7 @@ import Testing
         let mark = queue.mark()
         #expect(try BlockProbe.probe(image).result == .blank)
         let result = try MockingDriver.with { driver in
-            let result = try Formatter().format(
+            let result = try FilesystemFormatter().format(
                 device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
             #expect(driver.calls("openat", pathContains: "blank.img").isEmpty, "no probe before or after mkfs")
             #expect(driver.calls("posix_spawn").count == 1)
@@ -260,7 +260,7 @@ import Testing
         try sh("mkfs.ext4 -q -F '\(image)'")
         queue.release(other)
         try MockingDriver.with { driver in
-            let result = try Formatter().format(
+            let result = try FilesystemFormatter().format(
                 device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
             #expect(result.outcome == .existing(type: "ext4"))
             #expect(!driver.calls("openat", pathContains: "raced.img").isEmpty, "the device was probed again")
@@ -277,7 +277,7 @@ import Testing
         #expect(!mark.idle)
         queue.release(other)
         try MockingDriver.with { driver in
-            let result = try Formatter().format(
+            let result = try FilesystemFormatter().format(
                 device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
             #expect(result.outcome == .formatted)
             #expect(!driver.calls("openat", pathContains: "busy.img").isEmpty, "probed again under the slot")

@@ -13,10 +13,10 @@ import SystemPackage
 /// Runs `mkfs.<fsType>` through `Subprocess.run` (the one program BlockMount runs) with
 /// thin-provisioning-friendly defaults (no discard, lazy inode table and journal init), the
 /// caller's options appended; never for a read-only request, never over a partition table,
-/// unknown data or a filesystem. At most `Formatter.concurrencyLimit` mkfs run at once in the
+/// unknown data or a filesystem. At most `FilesystemFormatter.concurrencyLimit` mkfs run at once in the
 /// process (concurrent mkfs of large devices ran nodes out of memory, kubernetes#115379);
 /// later callers wait in FIFO order.
-public struct Formatter: Sendable {
+public struct FilesystemFormatter: Sendable {
     /// What `format` did.
     public enum Outcome: Sendable, Hashable {
         /// The device was blank and now holds a filesystem of the requested type.
