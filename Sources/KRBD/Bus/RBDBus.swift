@@ -74,29 +74,19 @@ public struct RBDBus: Sendable {
     /// Runs `body` under `spec`'s lock (see ``lockDirectory``).
     func locked<R>(_ spec: ImageSpec, _ what: String, _ body: () throws(RBDError) -> R) throws(RBDError) -> R {
         let lock = lockFile(for: spec)
-        do {
-            do {
-                return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true) { () throws -> R in try body() }
-            } catch let error as SyscallError where error.syscall == "open" && error.errno == .noSuchFileOrDirectory {
-                // The first lock on this host: make the directory (not stat'ed on every lock).
-                do throws(SyscallError) {
-                    try Files.makeDirectories(lockDirectory, mode: 0o700)
-                } catch {
-                    throw RBDError(.systemError, "\(what): cannot create the lock directory \(lockDirectory)", cause: error)
-                }
-                return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true) { () throws -> R in try body() }
-            }
-        } catch let error as RBDError {
-            throw error
-        } catch let error as SyscallError {
-            if error.errno == .timedOut {
+        do throws(LockFailure<RBDError>) {
+            return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true, directoryMode: 0o700, body)
+        } catch {
+            switch error {
+            case .body(let error):
+                throw error
+            case .lock(let cause) where cause.errno == .timedOut:
                 throw RBDError(
                     .timedOut, "\(what): another krbd process held the lock of \(spec) (\(lock)) for \(lockTimeout)",
-                    cause: error)
+                    cause: cause)
+            case .lock(let cause):
+                throw RBDError(.systemError, "\(what): cannot take the lock \(lock)", cause: cause)
             }
-            throw RBDError(.systemError, "\(what): cannot take the lock \(lock)", cause: error)
-        } catch {
-            throw RBDError(.systemError, "\(what): \(error)")
         }
     }
 }

@@ -133,30 +133,21 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
 
     func withVolumeLock<R>(_ key: String, _ body: () throws(VolumeError) -> R) throws(VolumeError) -> R {
         let lock = locksDirectory.appending(key + ".lock")
-        do {
-            do {
-                return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true) { () throws -> R in try body() }
-            } catch let error as SyscallError where error.syscall == "open" && error.errno == .noSuchFileOrDirectory {
-                // The first lock of this plugin: make the directory (not stat'ed on every lock).
-                do throws(SyscallError) {
-                    try Files.makeDirectories(locksDirectory, mode: 0o700)
-                } catch {
-                    throw VolumeError(.io, "cannot create \(locksDirectory)", cause: error)
-                }
-                return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true) { () throws -> R in try body() }
-            }
-        } catch let error as VolumeError {
-            throw error
-        } catch let error as SyscallError where error.syscall == "flock" && error.errno == .timedOut {
-            throw VolumeError(
-                .lockTimeout,
-                "another operation on volume \(key) still holds \(lock) after \(lockTimeout); "
-                    + "it may be stuck in map or mkfs — look for a krbd or agent process working on it",
-                path: lock)
-        } catch let error as SyscallError {
-            throw VolumeError(.io, "cannot lock volume \(key)", cause: error)
+        do throws(LockFailure<VolumeError>) {
+            return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true, directoryMode: 0o700, body)
         } catch {
-            throw VolumeError(.io, "cannot lock volume \(key): \(error)", path: lock)
+            switch error {
+            case .body(let error):
+                throw error
+            case .lock(let cause) where cause.syscall == "flock" && cause.errno == .timedOut:
+                throw VolumeError(
+                    .lockTimeout,
+                    "another operation on volume \(key) still holds \(lock) after \(lockTimeout); "
+                        + "it may be stuck in map or mkfs — look for a krbd or agent process working on it",
+                    path: lock)
+            case .lock(let cause):
+                throw VolumeError(.io, "cannot lock volume \(key)", cause: cause)
+            }
         }
     }
 
