@@ -14,6 +14,23 @@ package struct MountInfoLine {
     package var root: ArraySlice<UInt8>
     /// Field 5, escaped: the mount point.
     package var target: ArraySlice<UInt8>
+    /// The rest of the line after field 5 (options, optional fields, `-`, type, source, …).
+    package var rest: ArraySlice<UInt8> = []
+
+    /// The filesystem type: the field after the `-` separator that ends the optional fields;
+    /// found only when asked (the walk itself stops at field 5).
+    package var fsType: String? {
+        var start = rest.startIndex
+        while start < rest.endIndex {
+            let end = rest[start...].firstIndex(of: UInt8(ascii: " ")) ?? rest.endIndex
+            if rest[start..<end].elementsEqual([UInt8(ascii: "-")]), end < rest.endIndex {
+                let typeEnd = rest[(end + 1)...].firstIndex(of: UInt8(ascii: " ")) ?? rest.endIndex
+                return MountInfo.unescape(rest[(end + 1)..<typeEnd])
+            }
+            start = end + 1
+        }
+        return nil
+    }
 }
 
 /// Helpers for mountinfo text.
@@ -45,7 +62,9 @@ package enum MountInfo {
                 guard let colon = device.firstIndex(of: UInt8(ascii: ":")),
                     let major = number(device[..<colon]), let minor = number(device[(colon + 1)...])
                 else { return nil }
-                return MountInfoLine(major: major, minor: minor, root: root, target: line[start..<end])
+                return MountInfoLine(
+                    major: major, minor: minor, root: root, target: line[start..<end],
+                    rest: end < line.endIndex ? line[(end + 1)...] : [])
             default: break
             }
             field += 1

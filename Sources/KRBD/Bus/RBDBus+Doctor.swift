@@ -108,15 +108,13 @@ extension RBDBus {
         return checks
     }
 
-    /// The filesystem type of the last mount at `mountPoint` in mountinfo text.
+    /// The filesystem type of the last mount at `mountPoint` in mountinfo text (the one
+    /// mountinfo walk, `MountInfo`).
     static func filesystemType(in mountinfo: String, mountPoint: String) -> String? {
+        let target = MountInfo.escape(mountPoint)[...]
         var type: String?
-        for line in mountinfo.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count >= 5, unescapeMountinfo(fields[4]) == mountPoint,
-                let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count
-            else { continue }
-            type = String(fields[dash + 1])
+        MountInfo.forEachLine(Array(mountinfo.utf8)) { line in
+            if line.target.elementsEqual(target) { type = line.fsType }
         }
         return type
     }

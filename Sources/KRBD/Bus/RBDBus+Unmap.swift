@@ -117,8 +117,6 @@ extension RBDBus {
         return points
     }
 
-    /// A mountinfo field with its `\ooo` escapes undone.
-    static func unescapeMountinfo(_ text: Substring) -> String { MountInfo.unescape(Array(text.utf8)[...]) }
 
     /// PIDs with an fd on `node` (scans `<proc>/<pid>/fd`; skips what it cannot read).
     func openers(of node: FilePath) -> [Int] {
