@@ -164,8 +164,10 @@ public struct MountTable: Sendable {
 
     /// The other places the mount at `globalPath` is visible: mounts of the same device whose
     /// root is the global mount's root or below it, at other targets (bind mounts of it, as
-    /// mount-utils' `GetMountRefs`). Empty when nothing is mounted at `globalPath`.
-    public func references(to globalPath: FilePath) -> [MountEntry] {
+    /// mount-utils' `GetMountRefs`). Empty when nothing is mounted at `globalPath`. The answer
+    /// of libmount's table, kept as the oracle of ``referenceTargets(to:proc:)`` (the one API
+    /// for the question; the parity test holds them equal).
+    package func references(to globalPath: FilePath) -> [MountEntry] {
         let globalPath = globalPath.lexicallyNormalized()
         guard let global = mounts(at: globalPath).last else { return [] }
         return entries.filter {

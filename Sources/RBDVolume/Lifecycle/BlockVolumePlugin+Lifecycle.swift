@@ -2,6 +2,12 @@ import BlockMount
 import LinuxSystem
 import SystemPackage
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
 extension BlockVolumePlugin {
     /// Attaches the volume to this node: finds or attaches its device, records it in the
     /// journal, makes a filesystem only on a device proven blank (never for read-only), and
@@ -172,19 +178,19 @@ extension BlockVolumePlugin {
                     path: global)
             }
             if try isMounted(target) {
-                // Already set up: it must be this volume's bind, and read-only when asked.
-                let table = try mountTable()
-                let current = table.mounts(at: target).last
-                let bound = table.references(to: global).contains { $0.target == current?.target }
-                guard let current, bound else {
+                // Already set up: it must be this volume's bind (the one walk detach uses too), and
+                // read-only when asked (statvfs of the target: the mount on top).
+                guard try workloadMounts(of: global).contains(target.lexicallyNormalized()) else {
                     throw VolumeError(
                         .inUse, "\(target) is a mount point, but not of volume \(spec); tear it down first", path: target)
                 }
-                if ro && !current.isReadOnly {
+                var vfs = statvfs()
+                let isReadOnly = system_statvfs(target.string, &vfs) == 0 && UInt(vfs.f_flag) & UInt(ST_RDONLY) != 0
+                if ro && !isReadOnly {
                     throw VolumeError(
                         .inUse, "\(target) is set up read-write; tear it down before setting it up read-only", path: target)
                 }
-                return SetUpResult(path: target, changed: false, readOnly: current.isReadOnly, timings: timings)
+                return SetUpResult(path: target, changed: false, readOnly: isReadOnly, timings: timings)
             }
             do throws(SyscallError) {
                 try Files.makeDirectories(target, mode: 0o750)
