@@ -338,7 +338,8 @@ public struct Mounter: Sendable {
         }
     }
 
-    /// What keeps `target` busy: mounts below it, then processes using it (bounded scan).
+    /// What keeps `target` busy: mounts below it, then processes using it (the bounded scan of
+    /// `processesHolding`).
     func busyHolders(of target: FilePath, limit: Int = 32) -> [MountError.Holder] {
         let target = target.lexicallyNormalized()
         var holders: [MountError.Holder] = []
@@ -347,33 +348,12 @@ public struct Mounter: Sendable {
                 holders.append(.mount(entry.target))
             }
         }
-        guard let pids = try? Files.list(proc) else { return holders }
-        var budget = 100_000  // readlink calls at most: a bounded scan on busy nodes
-        for name in pids where holders.count < limit && budget > 0 {
-            guard let pid = Int32(name) else { continue }
-            let base = proc.appending(name)
-            var links = ["cwd", "root"].map { base.appending($0) }
-            if let fds = try? Files.list(base.appending("fd")) {
-                links += fds.map { base.appending("fd").appending($0) }
-            }
-            for link in links where budget > 0 {
-                budget -= 1
-                guard let resolved = readLink(link) else { continue }
-                let held = FilePath(resolved.hasSuffix(" (deleted)") ? String(resolved.dropLast(10)) : resolved)
-                if held.starts(with: target) && !(link.lastComponent?.string == "root" && held == target) {
-                    let command = (try? Files.readAttribute(base.appending("comm"))) ?? "?"
-                    holders.append(.process(pid: pid, command: command, path: held))
-                    break
-                }
-            }
+        let processes = processesHolding(proc: proc, limit: max(0, limit - holders.count)) { resolved, link in
+            // A process whose root is the target itself is chrooted into it, not holding it.
+            let held = FilePath(resolved)
+            return held.starts(with: target) && !(link == "root" && held == target)
         }
+        holders += processes.map { .process(pid: $0.pid, command: $0.command, path: FilePath($0.path)) }
         return holders
-    }
-
-    private func readLink(_ path: FilePath) -> String? {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { system_readlinkat(AT_FDCWD, path.string, $0) }
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 }

@@ -118,24 +118,9 @@ extension RBDBus {
     }
 
 
-    /// PIDs with an fd on `node` (scans `<proc>/<pid>/fd`; skips what it cannot read).
+    /// PIDs with an fd on `node` (the bounded scan of `processesHolding`).
     func openers(of node: FilePath) -> [Int] {
-        var pids: [Int] = []
-        let target = Array(node.string.utf8)
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        for entry in (try? Files.list(proc)) ?? [] {
-            guard let pid = Int(entry) else { continue }
-            let fdDirectory = proc.appending("\(entry)/fd")
-            for fd in (try? Files.list(fdDirectory)) ?? [] {
-                let link = fdDirectory.appending(fd).string
-                let n = buffer.withUnsafeMutableBytes { system_readlinkat(AT_FDCWD, link, $0) }
-                if n > 0, Array(buffer[0..<n]) == target {
-                    pids.append(pid)
-                    break
-                }
-            }
-            if pids.count >= 32 { break }
-        }
-        return pids.sorted()
+        let node = node.string
+        return processesHolding(proc: proc, links: ["fd"]) { resolved, _ in resolved == node }.map { Int($0.pid) }.sorted()
     }
 }
