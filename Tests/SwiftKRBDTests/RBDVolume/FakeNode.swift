@@ -61,6 +61,8 @@ final class FakeNode: Sendable {
     let nodeRoot: FilePath
     /// `<journal>/<key>.json`.
     let journalPath: String
+    /// `<sysfs>/bus/rbd/devices`.
+    let devicesPath: String
     /// The volume's global mount point.
     let globalPath: FilePath
     /// The temporary directory with a trailing slash: everything the node owns starts with it.
@@ -126,6 +128,7 @@ final class FakeNode: Sendable {
             name: "data", source: RBDVolumeSource(image: image, monitors: [localMonitor], credentials: credentials))
         key = plugin.provider.volumeKey(spec.source as! RBDVolumeSource)
         journalPath = plugin.journal.directory.appending("\(key).json").string
+        devicesPath = kernel.devices.string
         globalPath = plugin.globalPath(key: key)
         renderMountinfo([])
     }
@@ -178,14 +181,19 @@ final class FakeNode: Sendable {
 
     /// The ids that map this node's image.
     func mappedIDs() -> [Int] {
-        kernel.ids().filter { id in
-            let dir = kernel.devices.appending("\(id)")
+        ids().filter { id in
             func read(_ name: String) -> String? {
-                (try? String(contentsOfFile: dir.appending(name).string, encoding: .utf8))?
+                (try? String(contentsOfFile: "\(devicesPath)/\(id)/\(name)", encoding: .utf8))?
                     .trimmingCharacters(in: .whitespacesAndNewlines)
             }
             return read("name") == Self.imageName && read("pool") == Self.pool
         }
+    }
+
+    /// The device ids present (FakeRBDKernel.ids without its FilePath arithmetic, which the node
+    /// asks for on every map, mount and check).
+    private func ids() -> [Int] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: devicesPath)) ?? []).compactMap(Int.init).sorted()
     }
 
     var mounts: [FakeMount] { state.withLock { $0.mounts } }
@@ -323,13 +331,15 @@ final class FakeNode: Sendable {
 
     /// The add write: a device for the request (as FakeRBDKernel.install does).
     private func add(_ call: MockCall) -> MockOutcome {
-        let text = call.arguments.first ?? ""
+        // The trace redacts `secret=`; the kernel keeps the request as written in config_info
+        // (root only), and so does the fake: the only secret the node ever sees is the test's.
+        let text = (call.arguments.first ?? "").replacing("secret=<redacted>", with: "secret=\(testKey)")
         let tokens = text.split(separator: " ").map(String.init)
         guard tokens.count >= 4 else { return .fail(.invalidArgument) }
         let namespace = tokens[1].split(separator: ",").first { $0.hasPrefix("_pool_ns=") }.map {
             String($0.dropFirst(9))
         }
-        guard kernel.ids().count < Self.deviceSlots else { return .fail(.noSpace) }
+        guard ids().count < Self.deviceSlots else { return .fail(.noSpace) }
         kernel.addDevice(
             pool: tokens[2], namespace: namespace ?? "", image: tokens[3], snapshot: tokens.count > 4 ? tokens[4] : nil,
             config: text)
@@ -341,7 +351,7 @@ final class FakeNode: Sendable {
         let text = call.arguments.first ?? ""
         let words = text.split(separator: " ")
         guard let id = words.first.flatMap({ Int($0) }) else { return .fail(.invalidArgument) }
-        guard kernel.ids().contains(id) else { return .fail(.noSuchFileOrDirectory) }
+        guard ids().contains(id) else { return .fail(.noSuchFileOrDirectory) }
         let force = words.dropFirst().first == "force"
         if !force, mounts.contains(where: { $0.rbdID == id }) { return .fail(.resourceBusy) }
         kernel.removeDevice(id)

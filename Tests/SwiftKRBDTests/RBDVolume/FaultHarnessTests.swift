@@ -13,7 +13,7 @@ import Testing
 @Suite struct FaultHarnessTests {
     @Test(arguments: FaultOperation.all)
     func aCleanRunKeepsEveryInvariant(_ operation: FaultOperation) throws {
-        let node = try FakeNode()
+        let node = try FakeNode(transport: operation.transport)
         try operation.prepare(node)
         let start = try node.snapshot()
         let steps = try FaultRunner.steps(of: operation, on: node, from: start)
