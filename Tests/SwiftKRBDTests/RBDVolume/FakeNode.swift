@@ -89,12 +89,13 @@ final class FakeNode: Sendable {
         /// Opens of a device node answered in this operation.
         var probes = 0
         var mkfsRuns: [MkfsRun] = []
-        var modprobeRuns = 0
         /// Calls the node does not simulate and refused (a new wrapper, a path outside the node).
         var unexpected: [String] = []
     }
 
     private let state = Mutex(State())
+    /// Log lines (message and metadata) that showed the secret.
+    let logLeaks = SecretLog()
 
     static let deviceSlots = 8
 
@@ -118,10 +119,13 @@ final class FakeNode: Sendable {
             numbers[slot] = (node.major, node.minor)
         }
         nodeNumbers = numbers
-        var quiet = Logger(label: "krbd.faults")
-        quiet.logLevel = .critical
-        plugin = RBDPlugin(bus: kernel.bus(), logger: quiet, lockTimeout: .milliseconds(300))
-        try plugin.initialize(host: VolumeHost(rootDirectory: nodeRoot, proc: kernel.proc, logger: quiet))
+        // Every level is logged (the lifecycle promises no secret in its logs too) and nothing
+        // printed: the handler keeps the lines that show the secret.
+        let leaks = logLeaks
+        var logger = Logger(label: "krbd.faults") { _ in SecretWatchingLogHandler(leaks: leaks) }
+        logger.logLevel = .trace
+        plugin = RBDPlugin(bus: kernel.bus(), logger: logger, lockTimeout: .milliseconds(300))
+        try plugin.initialize(host: VolumeHost(rootDirectory: nodeRoot, proc: kernel.proc, logger: logger))
         let image = try ImageSpec(parsing: "\(Self.pool)/\(Self.imageName)")
         let credentials = try CephCredentials(user: "admin", secret: CephSecret(base64: testKey), transport: transport)
         spec = VolumeSpec(
@@ -198,7 +202,6 @@ final class FakeNode: Sendable {
 
     var mounts: [FakeMount] { state.withLock { $0.mounts } }
     var mkfsRuns: [MkfsRun] { state.withLock { $0.mkfsRuns } }
-    var modprobeRuns: Int { state.withLock { $0.modprobeRuns } }
     var probesThisOperation: Int { state.withLock { $0.probes } }
     var unexpectedCalls: [String] { state.withLock { $0.unexpected } }
     var imageHasFilesystem: Bool { state.withLock { $0.imageHasFilesystem } }
@@ -248,7 +251,6 @@ final class FakeNode: Sendable {
         var saved = state.withLock { $0 }
         saved.mkfsRuns = []
         saved.unexpected = []
-        saved.modprobeRuns = 0
         saved.probe = nil
         saved.pendingClone = nil
         return Snapshot(files: files, state: saved)
@@ -260,6 +262,7 @@ final class FakeNode: Sendable {
             try FileManager.default.copyItem(atPath: snapshot.files.appending(saved).string, toPath: live.string)
         }
         state.withLock { $0 = snapshot.state }
+        logLeaks.clear()
         renderMountinfo()
     }
 
@@ -379,10 +382,7 @@ final class FakeNode: Sendable {
     /// Subprocess then reaps with waitpid(0): see FaultInjectionTests on what that can catch.
     private func spawn(_ call: MockCall) -> MockOutcome {
         let tool = call.path.flatMap { $0.split(separator: "/").last.map(String.init) } ?? ""
-        if tool == "modprobe" {
-            state.withLock { $0.modprobeRuns += 1 }
-            return .succeed(0)
-        }
+        if tool == "modprobe" { return .succeed(0) }
         guard tool.hasPrefix("mkfs.") else {
             state.withLock { $0.unexpected.append("refused \(call)") }
             return .fail(.permissionDenied)
@@ -581,6 +581,32 @@ final class FakeNode: Sendable {
 
     static let imagesDirectory =
         (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/krbd-faults-images-\(getpid())"
+}
+
+/// A log handler that prints nothing and keeps each line that shows the test secret.
+struct SecretWatchingLogHandler: LogHandler {
+    let leaks: SecretLog
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let error = event.error.map { " \($0)" } ?? ""
+        let text = "\(event.message) \(metadata.merging(event.metadata ?? [:]) { $1 })\(error)"
+        if leaksSecret(text) { leaks.append(text) }
+    }
+}
+
+/// The log lines that showed the secret, shared by a node and its log handlers.
+final class SecretLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    var all: [String] { lines.withLock { $0 } }
+    func clear() { lines.withLock { $0 = [] } }
 }
 
 enum FakeNodeSetupError: Error, CustomStringConvertible {

@@ -43,6 +43,10 @@ import Testing
         try Data("{\"secret\": \"\(testKey)\"}".utf8).write(to: URL(fileURLWithPath: node.journalPath))
         #expect(node.violations(afterRepair: false).contains { $0.hasPrefix("invariant 5:") })
         #expect(leaksSecret("key=\(testKey.dropLast(2))") && !leaksSecret("key=client.admin"))
+
+        try node.restore(attached)
+        node.plugin.host.logger.trace("mapped", metadata: ["request": "name=admin,secret=\(testKey)"])
+        #expect(node.violations(afterRepair: false).contains { $0.hasPrefix("invariant 5: a log line") })
     }
 
     /// mkfs over a filesystem, and mkfs on a blank device nobody probed: both are violations.

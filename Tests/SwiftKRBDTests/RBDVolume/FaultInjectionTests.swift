@@ -329,7 +329,7 @@ extension FakeNode {
     /// 3. (After repair) no record pointing at nothing: a record's identity is a mapped device.
     /// 4. Never mkfs on a device not proven blank: the image had no filesystem, and the same
     ///    operation opened the device, was served its content and read it with no failed read.
-    /// 5. No secret in the journal (errors are checked where they are thrown).
+    /// 5. No secret in the journal or the logs (errors are checked where they are thrown).
     func violations(afterRepair: Bool) -> [String] {
         var found: [String] = []
         if let text = journalText(), leaksSecret(text) { found.append("invariant 5: the journal holds the secret") }
@@ -366,6 +366,7 @@ extension FakeNode {
                 "invariant 4: \(run.operation) ran mkfs on \(shorten(run.device)) "
                     + (run.imageWasBlank ? "without a probe that proved it blank" : "over an existing filesystem"))
         }
+        found += logLeaks.all.map { "invariant 5: a log line shows the secret: \($0)" }
         found += unexpectedCalls.map { "the fake node refused a call: \($0)" }
         return found
     }
