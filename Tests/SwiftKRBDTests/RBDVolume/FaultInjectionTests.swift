@@ -483,7 +483,7 @@ enum FaultRunner {
         do {
             try node.run(operation.name, steer: { plan.steer($0, on: node) }) { try operation.body(node, $0) }
             // A crash discards the outcome; a swallowed failure must still leave a done job.
-            if case .fail = fault { violations += operation.done(node).map { "reported success, but \($0)" } }
+            if !fault.isCrash { violations += operation.done(node).map { "reported success, but \($0)" } }
         } catch {
             if leaksSecret(renderings(error)) { violations.append("invariant 5: the error shows the secret: \(error)") }
         }
@@ -506,6 +506,12 @@ enum FaultRunner {
 
 // MARK: The operations
 
+extension [FaultStep] {
+    /// The index of the probe's open of the device: where attaches of different starting states
+    /// start to make the same calls.
+    var firstProbe: Int? { first { $0.name == "openat" && $0.path?.contains("/dev/rbd") == true }?.index }
+}
+
 extension FaultOperation {
     static let attachBlank = FaultOperation(
         name: "attach (blank image)", prepare: { _ in }, body: { node, plugin in _ = try plugin.attach(node.spec) },
@@ -514,8 +520,7 @@ extension FaultOperation {
     static let attachFormatted = FaultOperation(
         name: "attach (formatted image)", prepare: { $0.formatImage() },
         body: { node, plugin in _ = try plugin.attach(node.spec) }, done: { $0.attachedViolations() },
-        faultsFrom: { steps in steps.first { $0.name == "openat" && $0.path?.contains("/dev/rbd") == true }?.index ?? 1
-        },
+        faultsFrom: { $0.firstProbe ?? 1 },
         shards: 2)
 
     static let setUpReadWrite = FaultOperation(
@@ -570,9 +575,7 @@ extension FaultOperation {
             _ = try? node.run("crashed attach", steer: { plan.steer($0, on: node) }) { _ = try $0.attach(node.spec) }
         },
         body: { node, plugin in _ = try plugin.attach(node.spec) }, done: { $0.attachedViolations() },
-        faultsThrough: { steps in
-            steps.first { $0.name == "openat" && $0.path?.contains("/dev/rbd") == true }?.index ?? steps.count
-        },
+        faultsThrough: { $0.firstProbe ?? $0.count },
         shards: 2)
 
     static let all: [FaultOperation] = [
@@ -694,7 +697,8 @@ struct KnownFinding: Sendable {
         let changes = steps.filter { $0.kind == .change }.count
         print(
             "fault injection: \(shard.testDescription): K=\(changes) changing calls + \(steps.count - changes) reads, "
-                + "\(faults.count) cases (faulting k=\(first)...\(last)); this shard ran \(mine.count) of them and "
+                + "\(faults.count) cases (\(faults.filter(\.isCrash).count) crashes) faulting k=\(first)...\(last); "
+                + "this shard ran \(mine.count) of them and "
                 + "\(ran - mine.count) double faults, \(failing) failing, \(known) known findings, "
                 + "in \(clock.now - started)")
     }
