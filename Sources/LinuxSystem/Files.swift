@@ -85,6 +85,17 @@ package enum Files {
         }
     }
 
+    /// `attribute(at:_:equals:)` that tells "cannot read" apart: throws the open or read error
+    /// (ENOENT: the attribute, or its device, is not there).
+    package static func checkedAttribute(at directory: CInt, _ path: String, equals expected: String) throws(SyscallError)
+        -> Bool
+    {
+        try withAttributeBytes(path, relativeTo: directory) { bytes in
+            var expected = expected
+            return expected.withUTF8 { $0.elementsEqual(bytes) }
+        }
+    }
+
     /// Calls `body` with the attribute's bytes (trailing newlines removed), read into a stack buffer.
     private static func withAttributeBytes<R>(
         _ path: String, relativeTo directory: CInt = AT_FDCWD, _ body: (UnsafeRawBufferPointer) -> R

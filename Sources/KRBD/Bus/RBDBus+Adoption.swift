@@ -6,7 +6,7 @@
 import LinuxSystem
 
 /// What an existing mapping of the image is to a map request.
-enum Adoption: Sendable, Hashable {
+enum Adoption: Sendable {
     /// It is what this request would make: hand it out.
     case reusable
     /// Made with other credentials, or not provably with these (no fingerprint, unreadable
@@ -14,6 +14,9 @@ enum Adoption: Sendable, Hashable {
     case otherCredentials
     /// Made with these credentials but not as asked (the reason names the difference).
     case conflict(String)
+    /// Its `config_info` could not be read for another reason than permissions or its removal
+    /// (EIO, …): unknown, which is neither "reuse" nor "map again".
+    case unreadable(SyscallError)
 }
 
 extension RBDBus {
@@ -37,7 +40,19 @@ extension RBDBus {
     /// Whether device `id` (which maps the requested image in the requested cluster) may serve
     /// `request` (see ``Adoption``). Reads `config_info` (root only) and `<sysfs>/block/rbd<id>/ro`.
     func adoption(of id: Int, for request: MapRequest, spec: ImageSpec, options: MapOptions) -> Adoption {
-        guard let config = attribute(id, "config_info") else { return .otherCredentials }
+        let config: String
+        do throws(SyscallError) {
+            config = try Files.readAttribute(attributePath(id, "config_info"))
+        } catch {
+            // Not root (EACCES) cannot prove the key; a device removed meanwhile (ENOENT) is no
+            // mapping to reuse: both map anew. Anything else is unknown.
+            if [.permissionDenied, .notPermitted, .noSuchFileOrDirectory, .operationNotSupportedByDevice]
+                .contains(error.errno)
+            {
+                return .otherCredentials
+            }
+            return .unreadable(error)
+        }
         let existing = MapRequest.options(ofRequest: config)
         // The credentials first: a mapping is never proof of a key the kernel did not check.
         let credentials = Set(existing.filter(Self.isCredential))

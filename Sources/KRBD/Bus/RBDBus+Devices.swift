@@ -3,6 +3,12 @@
 import LinuxSystem
 import SystemPackage
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
 extension RBDBus {
     /// Every mapped device, by ascending id.
     ///
@@ -29,13 +35,16 @@ extension RBDBus {
     }
 
     /// Every device that maps `spec` (an image can be mapped more than once), by ascending id.
+    ///
+    /// - Throws: `RBDError` `.systemError` when the devices directory cannot be listed, or a
+    ///   device's identity cannot be read (never guessed either way).
     public func devices(for spec: ImageSpec) throws(RBDError) -> [MappedDevice] {
         var found: [MappedDevice] = []
         let ids = try deviceIDs()
         guard !ids.isEmpty, let directory = try? Files.openDirectory(devicesDirectory) else { return [] }
         defer { _ = system_close(directory) }
         let identity = Identity(spec)
-        for id in ids where matches(id, identity, directory: directory) {
+        for id in ids where try checkedMatches(id, identity, directory: directory) {
             if let device = try readDevice(id) { found.append(device) }
         }
         return found
@@ -64,6 +73,36 @@ extension RBDBus {
     /// One attribute; `nil` when the file is missing or unreadable.
     func attribute(_ id: Int, _ name: String) -> String? {
         try? Files.readAttribute(attributePath(id, name))
+    }
+
+    /// Whether device `id` currently maps `identity`, telling "cannot read" apart from "another
+    /// image": an attribute that cannot be read (EIO, EACCES, …) throws `.systemError` naming the
+    /// device, so that an unknown identity is never taken for a free id (unmap would report
+    /// success and leave the device) nor for another image (map would map the image again). A
+    /// missing identity attribute means the device is gone: `false`.
+    func checkedMatches(_ id: Int, _ identity: Identity, directory: CInt? = nil) throws(RBDError) -> Bool {
+        func equals(_ name: String, _ expected: String, missing: Bool) throws(RBDError) -> Bool {
+            do throws(SyscallError) {
+                return try Files.checkedAttribute(
+                    at: directory ?? AT_FDCWD, directory == nil ? attributePath(id, name) : String(id) + "/" + name,
+                    equals: expected)
+            } catch {
+                if error.errno == .noSuchFileOrDirectory || error.errno == .operationNotSupportedByDevice { return missing }  // ENODEV: a removed device's attribute
+                throw RBDError(
+                    .systemError, "cannot read \(name) of rbd\(id) to tell which image it maps; nothing was done to it",
+                    cause: error)
+            }
+        }
+        guard try equals("name", identity.image, missing: false), try equals("pool", identity.pool, missing: false) else {
+            return false
+        }
+        // pool_ns is missing before 4.19: the default namespace then.
+        let namespace = identity.namespace ?? ""
+        guard try equals("pool_ns", namespace, missing: namespace.isEmpty) else { return false }
+        guard try equals("current_snap", identity.snapshot ?? "-", missing: false) else { return false }
+        if let fsid = identity.clusterFSID, !(try equals("cluster_fsid", fsid, missing: true)) { return false }
+        if let imageID = identity.imageID, !(try equals("image_id", imageID, missing: true)) { return false }
+        return true
     }
 
     /// Whether device `id` currently maps `identity` (reading as few attributes as possible,

@@ -77,7 +77,10 @@ extension RBDBus {
             let directory = try? Files.openDirectory(devicesDirectory)
             defer { if let directory { _ = system_close(directory) } }
             let listed = try deviceIDs()
-            let mapping = listed.filter { matches($0, identity, directory: directory) }  // the image, any cluster
+            // The image, any cluster; an identity that cannot be read stops the map (unknown is
+            // neither "not the image", which would map it twice, nor "the image").
+            var mapping: [Int] = []
+            for id in listed where try checkedMatches(id, identity, directory: directory) { mapping.append(id) }
             let existing = mapping.filter { sameCluster($0, monitorTokens) }
             if !existing.isEmpty {
                 switch policy {
@@ -88,6 +91,18 @@ extension RBDBus {
                         switch adoption(of: id, for: attempts[0], spec: spec, options: options) {
                         case .reusable:
                             if let device = try readDevice(id) { return MapResult(device: device, newlyMapped: false) }
+                            // Removed since (a concurrent unmap): map anew. Still there but
+                            // unreadable is unknown, never a reason to map the image twice.
+                            if try checkedMatches(id, identity, directory: directory) {
+                                throw RBDError(
+                                    .systemError,
+                                    "\(deviceNode(id)) maps \(spec) but cannot be read back; nothing was done (check dmesg)")
+                            }
+                        case .unreadable(let cause):
+                            throw RBDError(
+                                .systemError,
+                                "cannot read config_info of \(deviceNode(id)), which maps \(spec): whether it can be reused is "
+                                    + "unknown; nothing was done (check dmesg)", cause: cause)
                         case .conflict(let why):
                             conflicts.append("\(deviceNode(id)) (\(why))")
                         case .otherCredentials:
@@ -131,7 +146,8 @@ extension RBDBus {
                     var mapped = mapping
                     if index > 0 || !mapping.isEmpty {
                         before = try deviceIDs()
-                        mapped = before.filter { matches($0, identity, directory: directory) }
+                        mapped = []
+                        for id in before where try checkedMatches(id, identity, directory: directory) { mapped.append(id) }
                     }
                     let device = try mapOnce(spec, attempts[index], identity, options, credentials, before: before, mapped: mapped)
                     return MapResult(device: device, newlyMapped: true)
@@ -276,13 +292,24 @@ extension RBDBus {
                     hasSysAdmin: ProcessIdentity.hasSysAdmin(proc: proc)))
         }
         // The kernel accepted the request: from here on a failure must not leak the mapping.
-        let after: [Int]
-        do {
-            after = try deviceIDs()
-        } catch {
-            throw RBDError(
-                error.code, "\(spec) was mapped but the new device cannot be found: \(error.message); check `krbd list`",
-                errno: error.errno, syscall: error.syscall, path: error.path)
+        var after: [Int] = []
+        for attempt in 0..<3 {
+            do {
+                after = try deviceIDs()
+                break
+            } catch {
+                // A listing that fails now (EIO) may pass in a moment; a mapping that cannot be
+                // found cannot be removed, so try again before giving up.
+                if attempt < 2 {
+                    system_usleep(UInt32(20_000 << attempt))
+                    continue
+                }
+                var failure = RBDError(
+                    error.code, "\(spec) was mapped but the new device cannot be found: \(error.message); check `krbd list`",
+                    errno: error.errno, syscall: error.syscall, path: error.path)
+                failure.mayHaveLeftMapping = true
+                throw failure
+            }
         }
         let fresh = after.filter { !before.contains($0) }
         // Each new device is read once (normally there is one: ours), and its identity checked
@@ -307,9 +334,11 @@ extension RBDBus {
             let ours = fresh.first { rawConfigInfo($0) == request.text }
                 ?? (fresh.count == 1 && rawConfigInfo(fresh[0]) == nil ? fresh[0] : nil)
             guard let ours else {
-                throw RBDError(
+                var failure = RBDError(
                     .identityMismatch,
                     "the kernel accepted the map of \(spec), but none of the \(fresh.count) new device(s) in \(devicesDirectory) is it; nothing was removed, check `krbd list`")
+                failure.mayHaveLeftMapping = true
+                throw failure
             }
             let shown = [attribute(ours, "pool"), attribute(ours, "name")].map { $0 ?? "?" }.joined(separator: "/")
             throw rollback(
@@ -335,6 +364,7 @@ extension RBDBus {
             error.message += "; the mapping rbd\(id) was removed again"
         } catch let failure {
             error.message += "; removing rbd\(id) failed too (\(failure)): it is still mapped, unmap it with `krbd unmap --force \(id)`"
+            error.mayHaveLeftMapping = true
         }
         return error
     }

@@ -36,7 +36,8 @@ extension RBDBus {
             // Attributes are opened relative to the devices directory (shorter path walks).
             let directory = try? Files.openDirectory(devicesDirectory)
             defer { if let directory { _ = system_close(directory) } }
-            guard matches(device.id, Identity(device), directory: directory) else { return .notMapped }
+            // Unreadable is not "gone": checkedMatches throws, and nothing is written.
+            guard try checkedMatches(device.id, Identity(device), directory: directory) else { return .notMapped }
             return try remove(device.id, force: force, label: "\(device)")
         }
     }

@@ -72,6 +72,11 @@ public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
     public var syscall: String?
     /// The path the failed call worked on.
     public var path: FilePath?
+    /// The kernel accepted a map request, and its mapping may still exist: it could not be
+    /// found, told apart, or removed again (the message says which). A caller that records its
+    /// mappings must keep a record that says "a mapping may exist" (attach keeps its
+    /// `attaching` journal record), never forget it.
+    public var mayHaveLeftMapping = false
 
     /// An error with its code, message, and the failed call if any.
     public init(_ code: Code, _ message: String, errno: Errno? = nil, syscall: String? = nil, path: FilePath? = nil) {

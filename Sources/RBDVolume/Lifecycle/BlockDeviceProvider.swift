@@ -63,3 +63,11 @@ public protocol BlockDeviceProvider: Sendable {
     /// Detaches the device recorded as `identity`; a device that is already gone is success.
     func detach(_ identity: Identity) throws
 }
+
+/// An error of `BlockDeviceProvider.attach` that may leave a device attached (the kernel
+/// accepted the request, and the device could not be found or removed again): attach then keeps
+/// its `attaching` journal record, so that status, reconcile and detach still know of it.
+public protocol DeviceAttachFailure: Error {
+    /// Whether a device may remain attached after this failure.
+    var mayHaveLeftDevice: Bool { get }
+}

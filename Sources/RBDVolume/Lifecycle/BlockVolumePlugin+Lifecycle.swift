@@ -65,6 +65,14 @@ extension BlockVolumePlugin {
             do {
                 device = try timings.measure("map") { try provider.attach(source, readOnly: spec.readOnly) }
             } catch {
+                if (error as? any DeviceAttachFailure)?.mayHaveLeftDevice == true {
+                    // The kernel may hold a device this attach could not find or remove: the
+                    // `attaching` record stays, so that status shows it and the next attach or a
+                    // detach settles it.
+                    throw VolumeError(
+                        .device, "cannot attach \(spec): \(error); the volume stays recorded as attaching — attach "
+                            + "or detach it again to settle it", underlying: error)
+                }
                 if previous == nil {
                     try? journal.remove(key)
                     try? Files.removeDirectory(global)  // the empty directory made above

@@ -152,3 +152,8 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
         return AttachedDevice(path: device.path, major: device.major, minor: device.minor, identity: identity, newlyAttached: newly)
     }
 }
+
+extension RBDError: DeviceAttachFailure {
+    /// ``RBDError/mayHaveLeftMapping``.
+    public var mayHaveLeftDevice: Bool { mayHaveLeftMapping }
+}

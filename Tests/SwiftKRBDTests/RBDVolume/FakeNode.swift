@@ -32,6 +32,8 @@ struct FakeMount: Sendable, Equatable {
     var source: String
     /// The rbd device id whose filesystem this is (`nil`: not an rbd device).
     var rbdID: Int?
+    /// MS_NODEV, MS_NOSUID, MS_NOEXEC as mounted (a bind inherits them, as the kernel's do).
+    var lockedFlags: UInt = 0
 }
 
 /// One mkfs the lifecycle started, with what the node knew at that moment.
@@ -297,8 +299,14 @@ final class FakeNode: Sendable {
         // Giving the volume to a group needs CAP_CHOWN; the walk's decisions are not what is
         // tested here.
         case "fchown", "fchownat", "fchmodat": return .succeed(0)
+        case "statvfs":
+            // A fake mount reports its own flags (the mock's success value is f_flag).
+            if let path = call.path, let top = topMount(at: path) {
+                return .succeed(Int(top.lockedFlags | (top.readOnly ? UInt(MS_RDONLY) : 0)))
+            }
+            return passthrough(call)
         case "read", "fstat", "fstatat", "fsync", "fchmod", "ftruncate", "readlinkat", "fdopendir", "flock",
-            "statvfs", "posix_fadvise", "mkdirat", "renameat":
+            "posix_fadvise", "mkdirat", "renameat":
             return passthrough(call)
         default:
             state.withLock { $0.unexpected.append("refused \(call)") }
@@ -452,7 +460,8 @@ final class FakeNode: Sendable {
                 guard s.imageHasFilesystem, fsType == "ext4" else { return .fail(.invalidArgument) }
                 entry = FakeMount(
                     id: 0, target: target, major: number.major, minor: number.minor, root: "/",
-                    readOnly: flags & Self.msReadOnly != 0, fsType: fsType, source: source, rbdID: id)
+                    readOnly: flags & Self.msReadOnly != 0, fsType: fsType, source: source, rbdID: id,
+                    lockedFlags: flags & (UInt(MS_NODEV) | UInt(MS_NOSUID) | UInt(MS_NOEXEC)))
             }
             entry.id = s.nextMountID
             entry.target = target

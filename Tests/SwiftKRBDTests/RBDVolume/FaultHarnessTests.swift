@@ -74,7 +74,9 @@ import Testing
         }
         // Nothing ran from the add write on: no mapping, and the rollback could not remove the
         // journal's `attaching` record either.
-        #expect(plan.hit?.index == add.index && plan.steps.count == add.index)
+        // (Matched by call and path: the numbering of a run from a restored snapshot can differ
+        // from the clean run's by directories made on first use, such as the lock directory.)
+        #expect(plan.hit?.name == "write" && plan.hit?.path?.contains("/bus/rbd/add") == true)
         #expect(node.mappedIDs().isEmpty)
         #expect(try node.record()?.phase == .attaching)
     }
