@@ -1,0 +1,71 @@
+// Keyring text and base64 secrets. A `key = …` value of the keyring never shows in the
+// credentials or in an error (description, debug description, dump); the base64 decoder
+// agrees with Foundation's on every input, and takes every canonical encoding.
+import Foundation
+import KRBD
+
+enum KeyringFuzz {
+    static func run(_ input: FuzzInput) {
+        // The first line is the user, the rest the keyring.
+        let fields = input.fields(UInt8(ascii: "\n"), count: 2)
+        let user = fields[0]
+        let keyring = fields.count > 1 ? fields[1] : ""
+        // Long enough not to occur by chance in a fixed message, and not also part of the user name.
+        let secrets = keyValues(keyring).filter { $0.utf8.count >= 16 && !user.contains($0) }
+        let shown: String
+        do {
+            let credentials = try CephCredentials(user: user, keyring: keyring)
+            shown = everythingShown(credentials) + everythingShown(credentials.secret as Any)
+        } catch {
+            shown = everythingShown(error)
+            requirePrintable(error, input: input.text)
+        }
+        for secret in secrets {
+            require(
+                !shown.contains(secret),
+                "\(input.text.debugDescription): the secret \(secret.debugDescription) shows: \(shown)")
+        }
+
+        base64(input.text)
+        if !input.bytes.isEmpty {
+            let text = Data(input.bytes).base64EncodedString()
+            require(
+                (try? CephSecret(base64: text)) == CephSecret(bytes: input.bytes),
+                "Foundation's base64 \(text) of \(input.bytes) does not decode to those bytes")
+        }
+    }
+
+    /// Every value of a `key` line, as written and with quotes and blanks taken off.
+    static func keyValues(_ keyring: String) -> [String] {
+        var values: [String] = []
+        for line in keyring.split(whereSeparator: \.isNewline) {
+            guard let equals = line.firstIndex(of: "="),
+                line[..<equals].trimmingCharacters(in: .whitespaces) == "key"
+            else { continue }
+            let value = String(line[line.index(after: equals)...])
+            values.append(value)
+            values.append(value.trimmingCharacters(in: .whitespaces))
+            values.append(
+                value.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+        }
+        return values
+    }
+
+    /// `CephSecret(base64:)` against Foundation's decoder on the same (trimmed, padded) text.
+    static func base64(_ text: String) {
+        let secret = try? CephSecret(base64: text)
+        // CephSecret's own trimming, so that both decoders see the same characters.
+        var trimmed = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        if !trimmed.contains("=") {
+            while trimmed.utf8.count % 4 != 0 { trimmed += "=" }
+        }
+        let reference = Data(base64Encoded: trimmed)
+        if let secret {
+            require(
+                reference.map { CephSecret(bytes: Array($0)) } == secret,
+                "\(text.debugDescription) decodes, but not as Foundation decodes it")
+        } else if let reference, !reference.isEmpty, reference.base64EncodedString() == trimmed {
+            require(false, "the canonical base64 \(text.debugDescription) is refused")
+        }
+    }
+}
