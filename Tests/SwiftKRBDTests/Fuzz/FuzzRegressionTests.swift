@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import KRBD
+@testable import RBDVolume
 
 @Suite struct FuzzRegressionTests {
     /// imagespec: a component that starts with a combining mark joins the `/` or `@` before it
@@ -17,5 +18,17 @@ import Testing
     ) throws {
         let spec = try ImageSpec(pool: pool, namespace: namespace, image: image, snapshot: snapshot)
         #expect(try ImageSpec(parsing: spec.description) == spec)
+    }
+
+    /// paths: `decode` refused every name with `~h` anywhere (only the hashed suffix marks a
+    /// hashed name), and searched `-image-` by Characters (a combining mark after it hid it).
+    @Test(arguments: [
+        ("rbd", nil, "a~hb", nil), ("rbd", nil, "img", "~h"), ("p", "n", "\u{301}img", nil), ("p\u{600}", nil, "i", nil),
+        ("p", nil, "i", "\u{301}s"),
+    ] as [(String, String?, String, String?)])
+    func directoryNamesDecodeBack(_ pool: String, _ namespace: String?, _ image: String, _ snapshot: String?) throws {
+        let name = VolumeDirectoryName.encode(pool: pool, namespace: namespace, image: image, snapshot: snapshot)
+        let decoded = try #require(VolumeDirectoryName.decode(name))
+        #expect(decoded == (pool, namespace, image, snapshot))
     }
 }
