@@ -61,7 +61,8 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
                 let one = try MonitorAddress(parsing: String(part))
                 if let ip, ip != one.ip {
                     throw RBDError(
-                        .invalidMonitor, "'\(text)': one monitor's address vector names two hosts (\(ip), \(one.ip))")
+                        .invalidMonitor,
+                        "'\(printable(text))': one monitor's address vector names two hosts (\(ip), \(one.ip))")
                 }
                 ip = one.ip
                 legacy = legacy ?? one.legacyPort
@@ -135,7 +136,7 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
                 result.append(address)
             }
         }
-        if result.isEmpty { throw RBDError(.invalidMonitor, "no monitor address in '\(text)'") }
+        if result.isEmpty { throw RBDError(.invalidMonitor, "no monitor address in '\(printable(text))'") }
         if result.count > maximumCount {
             throw RBDError(.invalidMonitor, "\(result.count) monitors given; the kernel takes at most \(maximumCount)")
         }
@@ -183,7 +184,9 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
 
     private static func port(_ text: Substring, _ whole: String) throws(RBDError) -> UInt16 {
         guard let port = UInt16(text), port > 0 else {
-            throw RBDError(.invalidMonitor, "'\(whole)': '\(text)' is not a port number (1–65535)")
+            throw RBDError(
+                .invalidMonitor,
+                "'\(printable(whole))': '\(printable(String(text)))' is not a port number (1–65535)")
         }
         return port
     }

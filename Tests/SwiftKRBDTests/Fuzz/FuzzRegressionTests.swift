@@ -31,4 +31,18 @@ import Testing
         let decoded = try #require(VolumeDirectoryName.decode(name))
         #expect(decoded == (pool, namespace, image, snapshot))
     }
+
+    /// monitor: three messages quoted the caller's text as it was, control characters included
+    /// (a tab or an escape sequence reached logs and terminals).
+    @Test(arguments: ["1.2.3.4:\u{1B}[31m", "[v1:1.2.3.4:6789,\tv1:1.2.3.5:6789]", "\n", ",\t;"])
+    func monitorErrorsEscapeControlCharacters(_ text: String) {
+        for parse in [{ _ = try MonitorAddress(parsing: text) }, { _ = try MonitorAddress.parseList(text) }] {
+            do {
+                try parse()
+                Issue.record("\(text.debugDescription) parsed")
+            } catch {
+                #expect(!"\(error)".unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) })
+            }
+        }
+    }
 }
