@@ -45,4 +45,24 @@ import Testing
             }
         }
     }
+
+    /// monitor: the synthesized decoder took any ip and no port at all; a decoded address goes
+    /// into the add request, where `x y` would split it.
+    @Test(arguments: [
+        #"{"ip":"x y","isIPv6":false,"legacyPort":1}"#, #"{"ip":"10.0.0.1","isIPv6":false}"#,
+        #"{"ip":"10.0.0.1 name=admin","isIPv6":false,"legacyPort":6789}"#, #"{"ip":"::1","isIPv6":false,"legacyPort":0}"#,
+    ])
+    func decodedMonitorsAreValidated(_ json: String) {
+        #expect(throws: RBDError.self) { try JSONDecoder().decode(MonitorAddress.self, from: Data(json.utf8)) }
+    }
+
+    @Test func decodedMonitorsRoundTrip() throws {
+        for address in [try MonitorAddress(parsing: "10.0.0.1"), try MonitorAddress(parsing: "[::1]:6789")] {
+            let json = try JSONEncoder().encode(address)
+            #expect(try JSONDecoder().decode(MonitorAddress.self, from: json) == address)
+        }
+        // isIPv6 is derived from the ip, whatever the data says.
+        let lying = #"{"ip":"::1","isIPv6":false,"msgr2Port":3300}"#
+        #expect(try JSONDecoder().decode(MonitorAddress.self, from: Data(lying.utf8)).isIPv6)
+    }
 }
