@@ -55,12 +55,33 @@ func isControl(_ scalar: Unicode.Scalar) -> Bool {
     scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value)
 }
 
+/// `text` in quotes with every control character (NUL and C1 too, which `debugDescription`
+/// leaves raw and which would cut or garble the crash message) as `\u{…}`.
+func quoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        if isControl(scalar) || scalar == "\"" || scalar == "\\" {
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+/// Whether `text` holds `part`, byte for byte. Not Foundation's `contains`, which on Linux traps
+/// on some inputs (`"éab".contains("ab\0")`: "String index is out of bounds") and finds
+/// `"ab\0"` in `"ab"`.
+func holds(_ text: String, _ part: String) -> Bool {
+    Array(text.utf8).firstRange(of: Array(part.utf8)) != nil
+}
+
 /// A thrown error's text must quote caller input with its control characters escaped.
 func requirePrintable(_ error: any Error, input: String, file: StaticString = #fileID, line: UInt = #line) {
     let text = "\(error)"
     require(
         !text.unicodeScalars.contains(where: isControl),
-        "the error for \(input.debugDescription) holds a control character: \(text.debugDescription)", file: file,
+        "the error for \(quoted(input)) holds a control character: \(quoted(text))", file: file,
         line: line)
 }
 

@@ -22,7 +22,7 @@ enum CephConfigFuzz {
                 let found = config.value(key, user: user)
                 require(
                     found == expected,
-                    "\(text.debugDescription): [\(section)] \(key.debugDescription) for user \(user.debugDescription) "
+                    "\(quoted(text)): [\(section)] \(quoted(key)) for user \(quoted(user)) "
                         + "is \(String(describing: expected)), value(_:user:) gives \(String(describing: found))")
                 others.append(key)
                 if key == "key" || key == "secret" { secrets.append(value) } else { others.append(value) }
@@ -30,10 +30,10 @@ enum CephConfigFuzz {
         }
         let shown = everythingShown(config)
         // Long enough not to occur by chance, and not also a name or a plain value.
-        for secret in secrets where secret.utf8.count >= 16 && !others.contains(where: { $0.contains(secret) }) {
+        for secret in secrets where secret.utf8.count >= 16 && !others.contains(where: { holds($0, secret) }) {
             require(
-                !shown.contains(secret),
-                "\(text.debugDescription): the secret \(secret.debugDescription) shows: \(shown)")
+                !holds(shown, secret),
+                "\(quoted(text)): the secret \(quoted(secret)) shows: \(quoted(shown))")
         }
         let users = ["admin"] + sections.keys.filter { $0.hasPrefix("client.") }.map { String($0.dropFirst(7)) }
         for user in users {
@@ -46,6 +46,6 @@ enum CephConfigFuzz {
         let breaks: Set<Unicode.Scalar> = ["\n", "\r", "\u{0B}", "\u{0C}", "\u{85}", "\u{2028}", "\u{2029}"]
         require(
             !text.unicodeScalars.contains(where: breaks.contains),
-            "\(input.debugDescription) gave a \(what) with a line break: \(text.debugDescription)")
+            "\(quoted(input)) gave a \(what) with a line break: \(quoted(text))")
     }
 }

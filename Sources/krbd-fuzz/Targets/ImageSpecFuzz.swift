@@ -13,7 +13,7 @@ enum ImageSpecFuzz {
             // Parsing loses nothing: the description is the text, with the default pool added.
             require(
                 spec.description == text || spec.description == ImageSpec.defaultPool + "/" + text,
-                "\(text.debugDescription) parses to \(spec.description.debugDescription)")
+                "\(quoted(text)) parses to \(quoted(spec.description))")
         } catch {
             requirePrintable(error, input: text)
         }
@@ -29,7 +29,7 @@ enum ImageSpecFuzz {
                 let again = try? ImageSpec(parsing: spec.description)
                 require(
                     again == spec,
-                    "the valid spec \(fields.debugDescription) renders as \(spec.description.debugDescription), "
+                    "the valid spec \(fields.map(quoted)) renders as \(quoted(spec.description)), "
                         + "which parses to \(again.map { String(reflecting: $0) } ?? "an error")")
             } catch {
                 requirePrintable(error, input: text)
@@ -53,7 +53,7 @@ enum ImageSpecFuzz {
                 && value.unicodeScalars.allSatisfy {
                     !isControl($0) && !$0.properties.isWhitespace && !forbidden.unicodeScalars.contains($0)
                 }
-            require(ok, "\(text.debugDescription) was accepted with the \(what) \(value.debugDescription)")
+            require(ok, "\(quoted(text)) was accepted with the \(what) \(quoted(value))")
         }
         check(spec.pool, "pool", limit: ImageSpec.maximumNameLength)
         if let namespace = spec.namespace {
@@ -62,7 +62,7 @@ enum ImageSpecFuzz {
         check(spec.image, "image", limit: ImageSpec.maximumNameLength)
         if let snapshot = spec.snapshot {
             check(snapshot, "snapshot", limit: ImageSpec.maximumSnapshotLength)
-            require(snapshot != "-", "\(text.debugDescription) was accepted with the snapshot '-' (the kernel's head)")
+            require(snapshot != "-", "\(quoted(text)) was accepted with the snapshot '-' (the kernel's head)")
         }
     }
 }

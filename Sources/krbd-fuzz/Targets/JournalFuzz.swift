@@ -34,11 +34,11 @@ enum JournalFuzz {
             let loaded = try journal.load(key)
             require(
                 supported && loaded == decoded,
-                "\(input.text.debugDescription): load gives \(String(describing: loaded))")
+                "\(quoted(input.text)): load gives \(String(describing: loaded))")
         } catch {
             require(
                 !supported && error.code == .journal,
-                "\(input.text.debugDescription): load fails (\(error)) where JSONDecoder reads "
+                "\(quoted(input.text)): load fails (\(error)) where JSONDecoder reads "
                     + String(describing: decoded)
             )
         }
@@ -60,7 +60,7 @@ enum JournalFuzz {
         // The journal's own settings (Journal.save).
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        let shown = input.text.debugDescription
+        let shown = quoted(input.text)
         do {
             let bytes = try encoder.encode(record)
             let again = try JSONDecoder().decode(Record.self, from: bytes)

@@ -11,7 +11,7 @@ enum KeyringFuzz {
         let user = fields[0]
         let keyring = fields.count > 1 ? fields[1] : ""
         // Long enough not to occur by chance in a fixed message, and not also part of the user name.
-        let secrets = keyValues(keyring).filter { $0.utf8.count >= 16 && !user.contains($0) }
+        let secrets = keyValues(keyring).filter { $0.utf8.count >= 16 && !holds(user, $0) }
         let shown: String
         do {
             let credentials = try CephCredentials(user: user, keyring: keyring)
@@ -22,8 +22,8 @@ enum KeyringFuzz {
         }
         for secret in secrets {
             require(
-                !shown.contains(secret),
-                "\(input.text.debugDescription): the secret \(secret.debugDescription) shows: \(shown)")
+                !holds(shown, secret),
+                "\(quoted(input.text)): the secret \(quoted(secret)) shows: \(quoted(shown))")
         }
 
         base64(input.text)
@@ -37,16 +37,16 @@ enum KeyringFuzz {
 
     /// Every value of a `key` line, as written and with quotes and blanks taken off.
     static func keyValues(_ keyring: String) -> [String] {
+        func trimmed(_ text: Substring, _ set: Set<Character> = [" ", "\t"]) -> String {
+            String(text.drop(while: set.contains).reversed().drop(while: set.contains).reversed())
+        }
         var values: [String] = []
         for line in keyring.split(whereSeparator: \.isNewline) {
-            guard let equals = line.firstIndex(of: "="),
-                line[..<equals].trimmingCharacters(in: .whitespaces) == "key"
-            else { continue }
-            let value = String(line[line.index(after: equals)...])
-            values.append(value)
-            values.append(value.trimmingCharacters(in: .whitespaces))
-            values.append(
-                value.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+            guard let equals = line.firstIndex(of: "="), trimmed(line[..<equals]) == "key" else { continue }
+            let value = line[line.index(after: equals)...]
+            values.append(String(value))
+            values.append(trimmed(value))
+            values.append(trimmed(value, [" ", "\t", "\""]))
         }
         return values
     }
@@ -63,9 +63,9 @@ enum KeyringFuzz {
         if let secret {
             require(
                 reference.map { CephSecret(bytes: Array($0)) } == secret,
-                "\(text.debugDescription) decodes, but not as Foundation decodes it")
+                "\(quoted(text)) decodes, but not as Foundation decodes it")
         } else if let reference, !reference.isEmpty, reference.base64EncodedString() == trimmed {
-            require(false, "the canonical base64 \(text.debugDescription) is refused")
+            require(false, "the canonical base64 \(quoted(text)) is refused")
         }
     }
 }

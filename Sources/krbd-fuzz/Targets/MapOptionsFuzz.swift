@@ -22,14 +22,14 @@ enum MapOptionsFuzz {
         do {
             try twice.apply(text)
         } catch {
-            require(false, "\(text.debugDescription) parses once but not twice: \(error)")
+            require(false, "\(quoted(text)) parses once but not twice: \(error)")
         }
-        require(twice == options, "\(text.debugDescription) applied twice differs from once")
+        require(twice == options, "\(quoted(text)) applied twice differs from once")
         let canonical = list(options)
         let again = try? MapOptions(parsing: canonical)
         require(
             again == options,
-            "\(text.debugDescription) written back as \(canonical.debugDescription) parses differently")
+            "\(quoted(text)) written back as \(quoted(canonical)) parses differently")
     }
 
     static func requirePlain(_ value: String, _ what: String, from text: String, alsoForbidden: String = "") {
@@ -38,7 +38,7 @@ enum MapOptionsFuzz {
             && value.unicodeScalars.allSatisfy {
                 !isControl($0) && !$0.properties.isWhitespace && !",=\(alsoForbidden)".unicodeScalars.contains($0)
             }
-        require(plain, "\(text.debugDescription) was accepted with the \(what) \(value.debugDescription)")
+        require(plain, "\(quoted(text)) was accepted with the \(what) \(quoted(value))")
     }
 
     /// The options as an `-o` list, from their public fields (one token per field that differs

@@ -22,12 +22,12 @@ enum MonitorAddressFuzz {
             let list = try MonitorAddress.parseList(text)
             require(
                 !list.isEmpty && list.count <= MonitorAddress.maximumCount,
-                "\(text.debugDescription) gave \(list.count) monitors")
-            require(Set(list.map(\.ip)).count == list.count, "\(text.debugDescription) gave one ip twice: \(list)")
+                "\(quoted(text)) gave \(list.count) monitors")
+            require(Set(list.map(\.ip)).count == list.count, "\(quoted(text)) gave one ip twice: \(list)")
             for address in list { check(address, from: text) }
             let again = try? MonitorAddress.parseList(list.map(\.description).joined(separator: ","))
             require(
-                again == list, "\(text.debugDescription): the list \(list) does not parse back from its description")
+                again == list, "\(quoted(text)): the list \(list) does not parse back from its description")
         } catch {
             requirePrintable(error, input: text)
         }
@@ -40,7 +40,7 @@ enum MonitorAddressFuzz {
     }
 
     static func check(_ address: MonitorAddress, from text: String) {
-        let shown = "\(text.debugDescription) → \(String(reflecting: address))"
+        let shown = "\(quoted(text)) → \(String(reflecting: address))"
         require(
             Self.isIPLiteral(address.ip, v6: address.isIPv6),
             "\(shown): the ip is not an IPv\(address.isIPv6 ? 6 : 4) literal")
@@ -53,10 +53,10 @@ enum MonitorAddressFuzz {
             guard let rendered = try? address.rendered(for: mode) else { continue }
             require(
                 !rendered.unicodeScalars.contains { $0 == "," || $0.properties.isWhitespace || isControl($0) },
-                "\(shown): rendered for the kernel as \(rendered.debugDescription)")
+                "\(shown): rendered for the kernel as \(quoted(rendered))")
             require(
                 (try? MonitorAddress(parsing: rendered))?.ip == address.ip,
-                "\(shown): rendered as \(rendered.debugDescription), which names another ip")
+                "\(shown): rendered as \(quoted(rendered)), which names another ip")
         }
     }
 

@@ -67,20 +67,20 @@ enum MountInfoFuzz {
         }
         require(
             walked.count == mounts.count && zip(walked, mounts).allSatisfy { $0 == $1 },
-            "the walk reads \(walked) from \(text.debugDescription)")
+            "the walk reads \(walked) from \(quoted(text))")
 
         let table: MountTable
         do {
             table = try MountTable(parsing: text)
         } catch {
-            require(false, "libmount refuses \(text.debugDescription): \(error)")
+            require(false, "libmount refuses \(quoted(text)): \(error)")
             return
         }
         let parsed = table.entries.map { ($0.device.major, $0.device.minor, $0.root, $0.target) }
         let expected = mounts.map { ($0.major, $0.minor, FilePath($0.root), FilePath($0.target)) }
         require(
             parsed.count == expected.count && zip(parsed, expected).allSatisfy { $0 == $1 },
-            "libmount reads \(parsed) from \(text.debugDescription)")
+            "libmount reads \(parsed) from \(quoted(text))")
 
         // The bind mounts of the first mount, by the walk and by libmount's table.
         let global = FilePath(mounts[0].target)
@@ -89,12 +89,12 @@ enum MountInfoFuzz {
             try store(bytes, at: proc + "/self/mountinfo")
             walk = try MountTable.referenceTargets(to: global, proc: FilePath(proc))
         } catch {
-            require(false, "referenceTargets fails on \(text.debugDescription): \(error)")
+            require(false, "referenceTargets fails on \(quoted(text)): \(error)")
             return
         }
         let libmount = table.references(to: global).map(\.target)
         require(
-            walk == libmount, "references to \(global) in \(text.debugDescription): walk \(walk), libmount \(libmount)")
+            walk == libmount, "references to \(global) in \(quoted(text)): walk \(walk), libmount \(libmount)")
     }
 
     /// A path as the kernel prints one: absolute, no empty, `.` or `..` component, no NUL.

@@ -11,16 +11,16 @@ enum PathsFuzz {
         let volumeName = (try? VolumeNames.validateVolumeName(text)) != nil
         require(
             volumeName == isDNS1123Label(text),
-            "validateVolumeName says \(volumeName) for \(text.debugDescription); DNS-1123 says \(!volumeName)")
+            "validateVolumeName says \(volumeName) for \(quoted(text)); DNS-1123 says \(!volumeName)")
         let podUID = (try? VolumeNames.validatePodUID(text)) != nil
-        require(podUID == isPodUID(text), "validatePodUID says \(podUID) for \(text.debugDescription)")
+        require(podUID == isPodUID(text), "validatePodUID says \(podUID) for \(quoted(text))")
         if volumeName || podUID {
             // An accepted name joined to a directory stays one level below it.
             let base: FilePath = "/var/lib/kubelet/pods"
             let joined = base.appending(text)
             require(
                 joined.removingLastComponent() == base && joined.lastComponent?.string == text,
-                "the accepted name \(text.debugDescription) joins as \(joined)")
+                "the accepted name \(quoted(text)) joins as \(joined)")
         }
         do {
             try VolumeNames.validateVolumeName(text)
@@ -31,7 +31,7 @@ enum PathsFuzz {
         let violations = QualifiedName.violations(text)
         require(
             violations.isEmpty == isQualifiedName(text),
-            "QualifiedName says \(violations) for \(text.debugDescription); apimachinery says \(isQualifiedName(text))")
+            "QualifiedName says \(violations) for \(quoted(text)); apimachinery says \(isQualifiedName(text))")
         directoryName(input)
     }
 
@@ -44,7 +44,7 @@ enum PathsFuzz {
         let namespace = fields[1].isEmpty ? nil : fields[1]
         let snapshot = fields.count > 3 ? fields[3] : nil
         let name = VolumeDirectoryName.encode(pool: pool, namespace: namespace, image: image, snapshot: snapshot)
-        let shown = "\(fields.debugDescription) → \(name.debugDescription)"
+        let shown = "\(fields.map(quoted)) → \(quoted(name))"
         require(name.utf8.count <= VolumeDirectoryName.maximumLength, "\(shown) is too long")
         require(!name.utf8.contains(UInt8(ascii: "/")), "\(shown) holds a '/'")
         var layout = escape(pool, strict: true)
@@ -52,7 +52,7 @@ enum PathsFuzz {
         layout += "-image-" + escape(image, strict: false)
         if let snapshot { layout += "@" + escape(snapshot, strict: false) }
         if layout.utf8.count <= VolumeDirectoryName.maximumLength {
-            require(name == layout, "\(shown): the layout is \(layout.debugDescription)")
+            require(name == layout, "\(shown): the layout is \(quoted(layout))")
             // Only a name that ends like the hashed form (documented) does not decode.
             guard !pool.isEmpty, !image.isEmpty, !looksHashed(name) else { return }
             let decoded = VolumeDirectoryName.decode(name)
@@ -64,7 +64,7 @@ enum PathsFuzz {
             let prefix = String(decoding: name.utf8.dropLast(18), as: UTF8.self)
             require(
                 looksHashed(name) && layout.hasPrefix(prefix) && !endsInsideEscape(prefix),
-                "\(shown) is not a hashed form of \(layout.debugDescription)")
+                "\(shown) is not a hashed form of \(quoted(layout))")
             require(VolumeDirectoryName.decode(name) == nil, "\(shown) is hashed but decodes")
         }
         if (try? ImageSpec(pool: pool, namespace: namespace, image: image, snapshot: snapshot)) != nil {
