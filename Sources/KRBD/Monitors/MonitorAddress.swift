@@ -174,7 +174,8 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
 
     /// `false` for IPv4, `true` for IPv6, `nil` for anything else (hostnames included).
     static func classify(_ text: String) -> Bool? {
-        if text.isEmpty || text.utf8.count > 45 { return nil }
+        // A NUL ends the C string inet_pton sees: "10.0.0.1\0 x" would pass as 10.0.0.1.
+        if text.isEmpty || text.utf8.count > 45 || text.utf8.contains(0) { return nil }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return false }
         var v6 = in6_addr()

@@ -79,4 +79,13 @@ import Testing
             #expect(Array("\(error)".utf8).firstRange(of: Array(secret.utf8)) == nil)
         }
     }
+
+    /// monitor, cephconf: inet_pton saw the ip only up to a NUL, so `10.0.0.1\0…` was taken with
+    /// the NUL and whatever followed it in the ip (and so in the add request).
+    @Test(arguments: ["10.0.0.1\u{0}", "10.0.0.1\u{0} name=admin", "[::1\u{0}x]:6789", "v2:10.0.0.1\u{0}5:3300"])
+    func monitorWithANULIsRefused(_ text: String) {
+        #expect(throws: RBDError.self) { try MonitorAddress(parsing: text) }
+        #expect(throws: RBDError.self) { try MonitorAddress(ip: text, legacyPort: 6789) }
+        #expect(throws: RBDError.self) { try CephConfig(parsing: "mon_host = \(text)").monitors() }
+    }
 }
