@@ -88,4 +88,11 @@ import Testing
         #expect(throws: RBDError.self) { try MonitorAddress(ip: text, legacyPort: 6789) }
         #expect(throws: RBDError.self) { try CephConfig(parsing: "mon_host = \(text)").monitors() }
     }
+
+    /// mapoptions: values refused C0 controls and DEL but took C1 (U+0080–U+009F, U+009B is an
+    /// 8-bit CSI), which then went to the kernel and back out in `config_info`.
+    @Test(arguments: ["crush_location=host:a\u{9b}31m", "fsid=5b3d4\u{97}", "crush_location=h\u{80}:n"])
+    func optionValuesRefuseC1Controls(_ text: String) {
+        #expect(throws: RBDError.self) { try MapOptions(parsing: text) }
+    }
 }
