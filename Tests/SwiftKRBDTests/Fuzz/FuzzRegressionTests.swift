@@ -95,4 +95,13 @@ import Testing
     func optionValuesRefuseC1Controls(_ text: String) {
         #expect(throws: RBDError.self) { try MapOptions(parsing: text) }
     }
+
+    /// mapoptions: crush_location split on Characters, so `|` or `:` followed by a combining mark
+    /// stayed inside a type or name (and the kernel, splitting bytes, would read other entries).
+    @Test func crushLocationSplitsOnScalars() throws {
+        let options = try MapOptions(parsing: "crush_location=host:a|\u{31a}rack:r1|zone:\u{301}z")
+        #expect(options.crushLocation.count == 3)
+        #expect(options.crushLocation.map(\.type) == ["host", "\u{31a}rack", "zone"])
+        #expect(options.crushLocation.map(\.name) == ["a", "r1", "\u{301}z"])
+    }
 }
