@@ -55,7 +55,10 @@ enum KeyringFuzz {
     static func base64(_ text: String) {
         let secret = try? CephSecret(base64: text)
         // CephSecret's own trimming, so that both decoders see the same characters.
-        var trimmed = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        // (Same Characters as its drop(while:) from both ends, found without reversed views.)
+        let start = text.firstIndex { !$0.isWhitespace } ?? text.endIndex
+        let end = text.lastIndex { !$0.isWhitespace }.map { text.index(after: $0) } ?? start
+        var trimmed = String(text[start..<max(start, end)])
         if !trimmed.contains("=") {
             while trimmed.utf8.count % 4 != 0 { trimmed += "=" }
         }
