@@ -10,8 +10,12 @@ enum KeyringFuzz {
         let fields = input.fields(UInt8(ascii: "\n"), count: 2)
         let user = fields[0]
         let keyring = fields.count > 1 ? fields[1] : ""
+        // The values as written, and as the INI parser the keyring reader uses sees them.
+        let parsed = CephConfig(parsing: keyring).sections.values.flatMap {
+            [$0["key"], $0["secret"]].compactMap { $0 }
+        }
         // Long enough not to occur by chance in a fixed message, and not also part of the user name.
-        let secrets = keyValues(keyring).filter { $0.utf8.count >= 16 && !holds(user, $0) }
+        let secrets = (keyValues(keyring) + parsed).filter { $0.utf8.count >= 16 && !holds(user, $0) }
         let shown: String
         do {
             let credentials = try CephCredentials(user: user, keyring: keyring)
