@@ -14,8 +14,9 @@ enum KeyringFuzz {
         let parsed = CephConfig(parsing: keyring).sections.values.flatMap {
             [$0["key"], $0["secret"]].compactMap { $0 }
         }
-        // Long enough not to occur by chance in a fixed message, and not also part of the user name.
-        let secrets = (keyValues(keyring) + parsed).filter { $0.utf8.count >= 16 && !holds(user, $0) }
+        // Long enough not to occur by chance in a fixed message, and not (all but a few bytes of
+        // it) in the user name, which messages quote between fixed text (`[client.<user>]`).
+        let secrets = (keyValues(keyring) + parsed).filter { $0.utf8.count >= 16 && !mostlyIn(user, $0) }
         let shown: String
         do {
             let credentials = try CephCredentials(user: user, keyring: keyring)
@@ -37,6 +38,18 @@ enum KeyringFuzz {
                 (try? CephSecret(base64: text)) == CephSecret(bytes: input.bytes),
                 "Foundation's base64 \(text) of \(input.bytes) does not decode to those bytes")
         }
+    }
+
+    /// Whether `text` holds `secret` with at most 4 of its bytes cut off its ends.
+    static func mostlyIn(_ text: String, _ secret: String) -> Bool {
+        let text = Array(text.utf8)
+        let secret = Array(secret.utf8)
+        for head in 0...4 {
+            for tail in 0...(4 - head) where text.firstRange(of: secret[head..<(secret.count - tail)]) != nil {
+                return true
+            }
+        }
+        return false
     }
 
     /// Every value of a `key` line, as written and with quotes and blanks taken off.
