@@ -84,6 +84,17 @@ let package = Package(
             // Debug builds trace ours' syscalls in `krbd-bench steps` (the mock driver's trace).
             swiftSettings: mocking
         ),
+        // libFuzzer targets for every parser of outside input (scripts/fuzz builds them with
+        // -sanitize=fuzzer,address; a plain build replays saved inputs). In this package so that
+        // `package` symbols (MountInfo) are in reach.
+        .executableTarget(
+            name: "krbd-fuzz",
+            dependencies: [
+                "KRBD", "BlockMount", "RBDVolume", "LinuxSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Sources/krbd-fuzz"
+        ),
         .testTarget(
             name: "SwiftKRBDTests",
             dependencies: [

@@ -61,7 +61,8 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
                 let one = try MonitorAddress(parsing: String(part))
                 if let ip, ip != one.ip {
                     throw RBDError(
-                        .invalidMonitor, "'\(text)': one monitor's address vector names two hosts (\(ip), \(one.ip))")
+                        .invalidMonitor,
+                        "'\(printable(text))': one monitor's address vector names two hosts (\(ip), \(one.ip))")
                 }
                 ip = one.ip
                 legacy = legacy ?? one.legacyPort
@@ -135,7 +136,7 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
                 result.append(address)
             }
         }
-        if result.isEmpty { throw RBDError(.invalidMonitor, "no monitor address in '\(text)'") }
+        if result.isEmpty { throw RBDError(.invalidMonitor, "no monitor address in '\(printable(text))'") }
         if result.count > maximumCount {
             throw RBDError(.invalidMonitor, "\(result.count) monitors given; the kernel takes at most \(maximumCount)")
         }
@@ -173,7 +174,8 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
 
     /// `false` for IPv4, `true` for IPv6, `nil` for anything else (hostnames included).
     static func classify(_ text: String) -> Bool? {
-        if text.isEmpty || text.utf8.count > 45 { return nil }
+        // A NUL ends the C string inet_pton sees: "10.0.0.1\0 x" would pass as 10.0.0.1.
+        if text.isEmpty || text.utf8.count > 45 || text.utf8.contains(0) { return nil }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return false }
         var v6 = in6_addr()
@@ -183,7 +185,9 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
 
     private static func port(_ text: Substring, _ whole: String) throws(RBDError) -> UInt16 {
         guard let port = UInt16(text), port > 0 else {
-            throw RBDError(.invalidMonitor, "'\(whole)': '\(text)' is not a port number (1–65535)")
+            throw RBDError(
+                .invalidMonitor,
+                "'\(printable(whole))': '\(printable(String(text)))' is not a port number (1–65535)")
         }
         return port
     }

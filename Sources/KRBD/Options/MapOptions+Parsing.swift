@@ -91,7 +91,9 @@ extension MapOptions {
         case "fsid": clusterFSID = try required()
         case "crush_location":
             var entries: [CrushLocation] = []
-            for pair in try required().split(separator: "|", omittingEmptySubsequences: false) {
+            // Scalars, not Characters, as the kernel splits bytes: a combining mark after `|` or
+            // `:` would make one Character of the two and keep the separator inside a name.
+            for pair in try required().unicodeScalars.split(separator: "|", omittingEmptySubsequences: false) {
                 let parts = pair.split(separator: ":", omittingEmptySubsequences: false)
                 guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                     throw RBDError(.invalidOption, "crush_location entry '\(printable(String(pair)))' is not type:name")

@@ -200,10 +200,12 @@ public struct MapOptions: Sendable, Hashable {
         }
     }
 
-    /// No whitespace, control characters, `,` or `=` (the kernel splits on them).
+    /// No whitespace, control characters (C0, DEL, C1: `printable`'s set), `,` or `=` (the kernel
+    /// splits on them).
     static func isPlainValue(_ text: String, alsoForbidden: String = "") -> Bool {
         text.unicodeScalars.allSatisfy { s in
-            s.value > 0x20 && s.value != 0x7f && !s.properties.isWhitespace && !",=".unicodeScalars.contains(s)
+            s.value > 0x20 && !(0x7f...0x9f).contains(s.value) && !s.properties.isWhitespace
+                && !",=".unicodeScalars.contains(s)
                 && !alsoForbidden.unicodeScalars.contains(s)
         }
     }

@@ -52,7 +52,9 @@ public struct ImageSpec: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: `RBDError` `.invalidSpec` for more than three `/`-separated parts, more than one
     ///   `@`, or any component the validating initializer refuses.
     public init(parsing text: String) throws(RBDError) {
-        var rest = Substring(text)
+        // Split on scalars, not Characters: a name that starts with a combining mark joins the
+        // '/' or '@' before it into one Character, and a valid spec's description would not parse.
+        var rest = text.unicodeScalars[...]
         var snapshot: String?
         if let at = rest.firstIndex(of: "@") {
             snapshot = String(rest[rest.index(after: at)...])

@@ -28,18 +28,24 @@ public enum VolumeDirectoryName {
         return prefix + suffix
     }
 
-    /// The components of a name made by `encode`; `nil` for other names and hashed names.
+    /// The components of a name made by `encode`; `nil` for other names and hashed names (those
+    /// that end in `~h` and 16 hex digits: an image or snapshot whose name ends so too is taken
+    /// for one).
     public static func decode(_ name: String) -> (pool: String, namespace: String?, image: String, snapshot: String?)? {
-        guard !name.contains("~h"), let imageMark = name.firstRange(of: "-image-") else { return nil }
-        let head = name[..<imageMark.lowerBound]
-        let tail = name[imageMark.upperBound...]
+        // Bytes, not Characters: a component that starts with a combining mark joins the `-` or
+        // `@` before it into one Character, which a Character search would not find. And only the
+        // suffix marks a hashed name: `~h` may be part of an image name.
+        let bytes = Array(name.utf8)[...]
+        guard !isHashed(bytes), let imageMark = bytes.firstRange(of: "-image-".utf8) else { return nil }
+        let head = bytes[..<imageMark.lowerBound]
+        let tail = bytes[imageMark.upperBound...]
         var pool = head
-        var namespace: Substring?
-        if let nsMark = head.firstRange(of: "-ns-") {
+        var namespace: ArraySlice<UInt8>?
+        if let nsMark = head.firstRange(of: "-ns-".utf8) {
             pool = head[..<nsMark.lowerBound]
             namespace = head[nsMark.upperBound...]
         }
-        let tailParts = tail.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        let tailParts = tail.split(separator: UInt8(ascii: "@"), maxSplits: 1, omittingEmptySubsequences: false)
         guard let rawPool = unescape(pool), !rawPool.isEmpty, let image = unescape(tailParts[0]), !image.isEmpty
         else { return nil }
         let ns = namespace.flatMap { unescape($0) }
@@ -47,6 +53,13 @@ public enum VolumeDirectoryName {
         let snap = tailParts.count > 1 ? unescape(tailParts[1]) : nil
         if tailParts.count > 1 && snap == nil { return nil }
         return (rawPool, ns, image, snap)
+    }
+
+    /// Whether `name` ends as `encode`'s hashed form does: `~h` and 16 lowercase hex digits.
+    private static func isHashed(_ name: ArraySlice<UInt8>) -> Bool {
+        let suffix = name.suffix(18)
+        return suffix.count == 18 && suffix.starts(with: "~h".utf8)
+            && suffix.dropFirst(2).allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     private static func escape(_ text: String, strict: Bool) -> String {
@@ -63,9 +76,9 @@ public enum VolumeDirectoryName {
         return out
     }
 
-    private static func unescape(_ text: Substring) -> String? {
+    private static func unescape(_ text: ArraySlice<UInt8>) -> String? {
         var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
+        var iterator = text.makeIterator()
         while let byte = iterator.next() {
             if byte == UInt8(ascii: "%") {
                 guard let h = iterator.next(), let l = iterator.next(),
