@@ -101,19 +101,7 @@ struct VMCommand: ParsableCommand {
         if count > images.count {
             let extra = (0..<(count - images.count)).map { "bench\($0)" }
             progress("creating \(extra.count) more blank images")
-            let script = """
-                import rados, rbd, sys
-                conf, user, keyring, pool = sys.argv[1:5]
-                cluster = rados.Rados(conffile=conf, rados_id=user, conf={"keyring": keyring})
-                cluster.connect(timeout=120)
-                ioctx = cluster.open_ioctx(pool)
-                for name in sys.argv[5:]:
-                    rbd.RBD().create(ioctx, name, 1 << 30, old_format=False,
-                                     features=rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK)
-                ioctx.close()
-                cluster.shutdown()
-                """
-            try runTool(["/usr/bin/python3", "-c", script, cluster.conf, cluster.user, cluster.keyring, cluster.pool] + extra)
+            try cluster.createImages(extra)
             images += extra
         }
         return Array(images.prefix(count))
