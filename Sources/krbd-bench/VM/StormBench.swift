@@ -438,8 +438,8 @@ extension StormBench {
             global path; journal and volume locks) against N threads of add_key + write + finding the \
             new device by its `name` + libblkid probe + mkdir + mount(2) with MS_NODEV|MS_NOSUID, on \
             images formatted in an untimed round. Attach blank: N `RBDPlugin.attach` of fresh images \
-            (mkfs.ext4 included) with the default `Formatter.concurrencyLimit` \
-            (\(Formatter.concurrencyLimit) mkfs at a time in the process: the rest wait in `mkfs-queue`).
+            (mkfs.ext4 included) with the default `FilesystemFormatter.concurrencyLimit` \
+            (\(FilesystemFormatter.concurrencyLimit) mkfs at a time in the process: the rest wait in `mkfs-queue`).
             - Loopback qdisc while the last delayed cell ran: `\(qdisc)`.
             """)
         return out.joined(separator: "\n\n")
