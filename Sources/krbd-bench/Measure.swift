@@ -81,9 +81,17 @@ struct MarkdownTable {
     }
 }
 
-/// A progress line on standard error (never inside a timed region).
+/// When the first progress line was written: later ones show the seconds since (where a long
+/// run spends its time).
+nonisolated(unsafe) private var progressStart: ContinuousClock.Instant?
+
+/// A progress line on standard error (never inside a timed region; from the main thread only).
 func progress(_ message: String) {
-    let bytes = Array(("krbd-bench: " + message + "\n").utf8)
+    let now = ContinuousClock.now
+    let start = progressStart ?? now
+    progressStart = start
+    let elapsed = (now - start).seconds
+    let bytes = Array(("krbd-bench [\(fixed(elapsed, 1))s]: " + message + "\n").utf8)
     _ = bytes.withUnsafeBytes { system_write(2, $0) }
 }
 

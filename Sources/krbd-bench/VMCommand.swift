@@ -25,15 +25,40 @@ struct VMCommand: ParsableCommand {
     @Option(help: "The krbd executable whose peak RSS is measured (default: next to krbd-bench).")
     var krbd: String?
 
+    @Option(help: "Run only the storm bench (issue 13) for these N, comma-separated: N maps and N attaches at once.")
+    var storm: String?
+
+    @Option(help: "Runs per storm cell (median).")
+    var stormRuns = 3
+
+    @Option(help: "netem delays (ms, comma-separated) on the guest's loopback for the storm; 0 is none.")
+    var stormDelays = "0,5"
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard runs >= 1, blankRuns >= 1, cliRuns >= 1 else {
-            throw ValidationError("--runs, --cli-runs and --blank-runs must be at least 1")
+        guard runs >= 1, blankRuns >= 1, cliRuns >= 1, stormRuns >= 1 else {
+            throw ValidationError("--runs, --cli-runs, --blank-runs and --storm-runs must be at least 1")
         }
+        if let storm { _ = try Self.numbers(storm, "--storm", minimum: 1) }
+        _ = try Self.numbers(stormDelays, "--storm-delays", minimum: 0)
+    }
+
+    /// A comma-separated list of integers, each at least `minimum`.
+    static func numbers(_ text: String, _ option: String, minimum: Int) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: " ")) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? Int.min) >= minimum }) else {
+            throw ValidationError("\(option) takes integers of at least \(minimum), comma-separated (got '\(text)')")
+        }
+        return values.compactMap { $0 }
     }
 
     func run() throws {
+        if let storm {
+            try runStorm(sizes: try Self.numbers(storm, "--storm", minimum: 1),
+                         delays: try Self.numbers(stormDelays, "--storm-delays", minimum: 0))
+            return
+        }
         let cluster = try Cluster.fromEnvironment()
         let krbd = try self.krbd ?? Self.sibling("krbd")
         let image = try ImageSpec(pool: cluster.pool, image: "plain")
@@ -67,14 +92,73 @@ struct VMCommand: ParsableCommand {
         }
         guard try RBDBus().mappedDevices().isEmpty else { throw BenchError("devices are still mapped after the bench") }
 
-        var uts = utsname()
-        _ = system_uname(&uts)
-        let kernel = withUnsafeBytes(of: uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         try emit(
             Self.render(
-                kernel: kernel, runs: runs, cliRuns: min(cliRuns, runs), blankRuns: blankRuns, cold: cold, warm: warm, formatted: formatted, blank: blank,
+                kernel: Self.kernelRelease(), runs: runs, cliRuns: min(cliRuns, runs), blankRuns: blankRuns, cold: cold, warm: warm, formatted: formatted, blank: blank,
                 rss: [("`krbd map`", mapRSS), ("`krbd attach`", attachRSS), ("`rbd device map` (for reference)", rbdMapRSS)]),
             to: output.output)
+    }
+
+    /// The storm bench alone (StormBench): every N at each delay, in one guest.
+    func runStorm(sizes: [Int], delays: [Int]) throws {
+        let cluster = try Cluster.fromEnvironment()
+        try StormBench.expectNothingMapped("before the storm bench")
+        let bench = try StormBench(cluster: cluster)
+        // A failure mid-storm must not leave mounts or mappings: poweroff wedges on a mapped device.
+        defer {
+            StormBench.sweep()
+            Netem.remove()
+        }
+        progress("warm-up: rbd, blkid, mkfs (page cache of the 9p root)")
+        for tool in [["rbd", "--version"], ["blkid", "-V"], ["mkfs.ext4", "-V"]] { try runTool(tool) }
+        let probeImages = (0..<4).map { "keyprobe\($0)" }
+        try cluster.createImages(probeImages)
+        progress("keyring probe: \(probeImages.count) maps at once, no process keyring made beforehand")
+        let probe = try bench.keyringProbe(probeImages)
+        progress(
+            "keyring probe: \(probe.failed) of \(probeImages.count) failed\(probe.errors.first.map { ": \($0)" } ?? "")")
+        try StormBench.installProcessKeyring()
+        var sections: [StormBench.Section] = []
+        var skipped: String?
+        var qdisc = "none"
+        for delay in delays {
+            if delay > 0 {
+                do {
+                    try Netem.install()
+                    try Netem.set(delay)
+                    qdisc = Netem.show()
+                    try Netem.set(0)
+                } catch {
+                    skipped = "netem \(delay) ms: \(error)"
+                    progress("NETEM SKIPPED (\(delay) ms): \(error)")
+                    continue
+                }
+            }
+            var section = StormBench.Section(delay: delay, cells: [])
+            for n in sizes {
+                let cell = try bench.cell(n: n, delay: delay > 0 ? delay : nil, runs: stormRuns)
+                section.cells.append(cell)
+                // On the guest's stderr as it goes: a run cut short still shows what it measured.
+                progress(
+                    "storm result: netem \(delay) ms, N=\(n): floor \(cell.map.floor), ours \(cell.map.ours), "
+                        + "CLI \(cell.map.cli), attach ours \(cell.attach.ours), floor \(cell.attach.floor), "
+                        + "blank \(cell.blank)")
+            }
+            if delay > 0 { Netem.remove() }
+            sections.append(section)
+        }
+        try emit(
+            StormBench.render(
+                kernel: Self.kernelRelease(), runs: stormRuns, sections: sections, skipped: skipped, qdisc: qdisc,
+                probe: (probeImages.count, probe.failed, probe.errors)),
+            to: output.output)
+    }
+
+    /// The running kernel's release (uname -r).
+    static func kernelRelease() -> String {
+        var uts = utsname()
+        _ = system_uname(&uts)
+        return withUnsafeBytes(of: uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     /// `<directory of this executable>/<name>`.
@@ -101,19 +185,7 @@ struct VMCommand: ParsableCommand {
         if count > images.count {
             let extra = (0..<(count - images.count)).map { "bench\($0)" }
             progress("creating \(extra.count) more blank images")
-            let script = """
-                import rados, rbd, sys
-                conf, user, keyring, pool = sys.argv[1:5]
-                cluster = rados.Rados(conffile=conf, rados_id=user, conf={"keyring": keyring})
-                cluster.connect(timeout=120)
-                ioctx = cluster.open_ioctx(pool)
-                for name in sys.argv[5:]:
-                    rbd.RBD().create(ioctx, name, 1 << 30, old_format=False,
-                                     features=rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK)
-                ioctx.close()
-                cluster.shutdown()
-                """
-            try runTool(["/usr/bin/python3", "-c", script, cluster.conf, cluster.user, cluster.keyring, cluster.pool] + extra)
+            try cluster.createImages(extra)
             images += extra
         }
         return Array(images.prefix(count))

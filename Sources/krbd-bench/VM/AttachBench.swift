@@ -26,7 +26,7 @@ struct AttachBench {
     let plugin: RBDPlugin
     let scratch = "/run/krbd-bench"
     let podUID = "bench-pod"
-    /// BlockMount's mkfs.ext4 options (Formatter.defaultOptions), for the floor and the CLI path too.
+    /// BlockMount's mkfs.ext4 options (FilesystemFormatter.defaultOptions), for the floor and the CLI path too.
     let mkfs = ["mkfs.ext4", "-F", "-m0", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1"]
 
     init(cluster: Cluster) throws {

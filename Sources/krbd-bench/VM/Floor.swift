@@ -10,15 +10,28 @@ import SystemPackage
 enum Floor {
     static let devices = "/sys/bus/rbd/devices"
 
-    /// add_key("ceph", "client.<user>", key, process keyring), one write of `request` to
-    /// add_single_major, keyctl_unlink: the same key= transport as RBDBus.map.
+    /// add_key("ceph", <the request's key= name>, key, process keyring), one write of `request`
+    /// to add_single_major, keyctl_unlink: the same key= transport as RBDBus.map.
     static func add(_ request: [UInt8], _ cluster: Cluster) throws {
-        let key = cluster.keyBytes.withUnsafeBytes {
-            system_add_key("ceph", "client.\(cluster.user)", $0, system_keySpecProcessKeyring)
+        guard let name = keyName(request) else {
+            try write("/sys/bus/rbd/add_single_major", request)  // secret= in the request: no key to add
+            return
         }
-        if key < 0 { throw BenchError("add_key: \(Errno.current)") }
+        let key = cluster.keyBytes.withUnsafeBytes { system_add_key("ceph", name, $0, system_keySpecProcessKeyring) }
+        if key < 0 { throw BenchError("add_key \(name): \(Errno.current)") }
         defer { _ = system_keyctl_unlink(key, system_keySpecProcessKeyring) }
         try write("/sys/bus/rbd/add_single_major", request)
+    }
+
+    /// The `key=` value of the request's options (its second field): ours names the keyring entry
+    /// `client.<user>.<fingerprint>`, and the kernel looks the key up by exactly that name.
+    static func keyName(_ request: [UInt8]) -> String? {
+        let fields = request.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
+        guard fields.count > 1 else { return nil }
+        for option in fields[1].split(separator: UInt8(ascii: ",")) where option.starts(with: "key=".utf8) {
+            return String(decoding: option.dropFirst(4), as: UTF8.self)
+        }
+        return nil
     }
 
     /// One write of `<id>` to remove_single_major.
