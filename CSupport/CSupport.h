@@ -27,7 +27,9 @@
 static const unsigned long CSUPPORT_BLKGETSIZE64 = _IOR(0x12, 114, size_t);
 static const unsigned long CSUPPORT_BLKROGET = _IO(0x12, 94);
 
-/* <keyutils.h> is not a build dependency: the two constants we use, from the kernel UAPI. */
+/* <keyutils.h> is not a build dependency: the constants we use, from the kernel UAPI
+   (<linux/keyctl.h>: KEY_SPEC_THREAD_KEYRING -1, KEY_SPEC_PROCESS_KEYRING -2). */
+static const int32_t CSUPPORT_KEY_SPEC_THREAD_KEYRING = -1;
 static const int32_t CSUPPORT_KEY_SPEC_PROCESS_KEYRING = -2;
 static const int CSUPPORT_KEYCTL_UNLINK = 9;
 

@@ -16,5 +16,10 @@ package func system_major(_ device: dev_t) -> UInt32 { csupport_major(device) }
 /// minor(3).
 package func system_minor(_ device: dev_t) -> UInt32 { csupport_minor(device) }
 
-/// KEY_SPEC_PROCESS_KEYRING (-2): the keyring shared by the threads of this process.
+/// KEY_SPEC_PROCESS_KEYRING (-2): the process keyring. Linux keeps it in each thread's
+/// credentials: one that a thread creates is not seen by the threads already running.
 package let system_keySpecProcessKeyring: Int32 = CSUPPORT_KEY_SPEC_PROCESS_KEYRING
+
+/// KEY_SPEC_THREAD_KEYRING (-1): the calling thread's own keyring, searched first by the
+/// kernel's request_key (libceph's `key=` lookup during the add write on the same thread).
+package let system_keySpecThreadKeyring: Int32 = CSUPPORT_KEY_SPEC_THREAD_KEYRING

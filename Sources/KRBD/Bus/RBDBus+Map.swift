@@ -121,19 +121,16 @@ extension RBDBus {
                     break
                 }
             }
-            var keyName: String?
+            var key: Int32?
             if attempts.first?.usesKeyring == true, let secret = credentials.secret {
                 // No silent fallback to secret= (it would stay in config_info for the mapping's
                 // life): a kernel without keyrings gets `.keyringUnavailable` naming the opt-in.
-                let name = MapRequest.keyDescription(user: credentials.user, secret: secret)
-                _ = try keyring.acquire(name) { () throws(RBDError) -> Int32 in
-                    try addKey(user: credentials.user, secret: secret)
-                }
-                keyName = name
+                key = try addKey(user: credentials.user, secret: secret)
             }
-            // The kernel cloned the key during the write; the keyring entry is not needed after
-            // it (once no other map of this process is about to write with it).
-            defer { if let keyName { keyring.release(keyName) } }
+            // The kernel cloned the key during the write; the keyring entry is not needed after it.
+            // It lives in this thread's keyring: maps on other threads, at the same time, each
+            // have their own (a process keyring one thread creates is not seen by the others).
+            defer { if let key { _ = system_keyctl_unlink(key, system_keySpecThreadKeyring) } }
             var index = 0
             while true {
                 do throws(RBDError) {
@@ -238,10 +235,10 @@ extension RBDBus {
         return [.timedOut, .connectionRefused, .noRouteToHost, .networkUnreachable].contains(errno)
     }
 
-    /// `add_key("ceph", "client.<user>", raw secret, process keyring)`; returns the key serial.
+    /// `add_key("ceph", "client.<user>.<fingerprint>", raw secret, thread keyring)`; returns the key serial.
     private func addKey(user: String, secret: CephSecret) throws(RBDError) -> Int32 {
         let serial = secret.bytes.withUnsafeBytes {
-            system_add_key("ceph", MapRequest.keyDescription(user: user, secret: secret), $0, system_keySpecProcessKeyring)
+            system_add_key("ceph", MapRequest.keyDescription(user: user, secret: secret), $0, system_keySpecThreadKeyring)
         }
         if serial >= 0 { return serial }
         let cause = SyscallError("add_key", path: FilePath("client.\(user)"), errno: .current)

@@ -35,9 +35,6 @@ public struct RBDBus: Sendable {
     public var loadsModule = true
     /// The running kernel (for option version checks); `nil` when unknown (no checks).
     package var kernel: KernelVersion?
-    /// The process keyring entries of maps in flight (process-wide; fixture tests, whose
-    /// kernels are simulated per test, get their own).
-    package var keyring = ProcessKeyring.shared
     /// Whether map checks (and creates) `<dev>/rbd<id>`. Off only in fixture tests, which
     /// cannot make block device nodes without root.
     package var checksDeviceNode = true

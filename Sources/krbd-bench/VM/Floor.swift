@@ -10,16 +10,16 @@ import SystemPackage
 enum Floor {
     static let devices = "/sys/bus/rbd/devices"
 
-    /// add_key("ceph", <the request's key= name>, key, process keyring), one write of `request`
+    /// add_key("ceph", <the request's key= name>, key, thread keyring), one write of `request`
     /// to add_single_major, keyctl_unlink: the same key= transport as RBDBus.map.
     static func add(_ request: [UInt8], _ cluster: Cluster) throws {
         guard let name = keyName(request) else {
             try write("/sys/bus/rbd/add_single_major", request)  // secret= in the request: no key to add
             return
         }
-        let key = cluster.keyBytes.withUnsafeBytes { system_add_key("ceph", name, $0, system_keySpecProcessKeyring) }
+        let key = cluster.keyBytes.withUnsafeBytes { system_add_key("ceph", name, $0, system_keySpecThreadKeyring) }
         if key < 0 { throw BenchError("add_key \(name): \(Errno.current)") }
-        defer { _ = system_keyctl_unlink(key, system_keySpecProcessKeyring) }
+        defer { _ = system_keyctl_unlink(key, system_keySpecThreadKeyring) }
         try write("/sys/bus/rbd/add_single_major", request)
     }
 

@@ -14,33 +14,12 @@ import SystemPackage
 @preconcurrency import Glibc
 #endif
 
-/// The floor's process keyring entry while N floor writes are in flight: every thread adds the
-/// key (as N bare mappers would), and the last one out unlinks it; unlinking after each write
-/// would pull the key from under a thread that added it but has not written yet (EPERM).
+/// The floor's keyring work while N floor writes are in flight: as ours (RBDBus.map), each
+/// thread adds the key to its own thread keyring, writes, and unlinks it (Floor.add).
 final class FloorKeys: Sendable {
-    private let state = Mutex<(serial: Int32, users: Int)>((0, 0))
-
-    /// add_key under the request's key= name, one write of `request` to add_single_major.
-    func add(_ request: [UInt8], _ cluster: Cluster) throws {
-        guard let name = Floor.keyName(request) else {
-            try Floor.write("/sys/bus/rbd/add_single_major", request)
-            return
-        }
-        try state.withLock { state in
-            let serial = cluster.keyBytes.withUnsafeBytes {
-                system_add_key("ceph", name, $0, system_keySpecProcessKeyring)
-            }
-            if serial < 0 { throw BenchError("add_key \(name): \(Errno.current)") }
-            state = (serial, state.users + 1)
-        }
-        defer {
-            state.withLock { state in
-                state.users -= 1
-                if state.users == 0 { _ = system_keyctl_unlink(state.serial, system_keySpecProcessKeyring) }
-            }
-        }
-        try Floor.write("/sys/bus/rbd/add_single_major", request)
-    }
+    /// add_key under the request's key= name (thread keyring), one write of `request` to
+    /// add_single_major, keyctl_unlink.
+    func add(_ request: [UInt8], _ cluster: Cluster) throws { try Floor.add(request, cluster) }
 }
 
 struct StormBench {

@@ -48,7 +48,6 @@ struct FakeRBDKernel: Sendable {
         bus.kernel = KernelVersion(release: "6.1.0-27-amd64")
         bus.modulesRoot = root.appending("lib/modules")
         bus.checksDeviceNode = false
-        bus.keyring = ProcessKeyring()  // this simulated kernel's own, as each test's kernel is
         bus.busyRetryWindow = .milliseconds(400)  // two busy answers fit even on a loaded machine
         return bus
     }

@@ -3,6 +3,7 @@
 // only used here. The bus keeps its default busy window: udev's probes must be waited out by
 // the defaults a node gets.
 import Foundation
+import Synchronization
 import SystemPackage
 import Testing
 
@@ -209,5 +210,41 @@ import Testing
         #expect((error?.underlying as? MountError)?.code == .unknownData && error?.message.contains("is not zero") == true,
                 "\(String(describing: error))")
         #expect(try bus.device(for: try image("hard5")) == nil)
+    }
+
+    /// Issue 13 on the real kernel: maps of different images on threads that all exist before
+    /// the first map (a node agent's thread pool) each find their key. Linux keeps the process
+    /// keyring in each thread's credentials, so a key one thread puts there is not seen by the
+    /// others: the key goes to each thread's own keyring instead.
+    @Test func concurrentMapsOnThreadsEachFindTheirKey() throws {
+        let images = try (0..<4).map { try image("hard\($0)") }
+        for spec in images { _ = try bus.unmap(spec, force: true) }
+        let credentials = try credentials()
+        let monitors = monitors
+        let bus = bus
+        let results = Mutex<[Result<MappedDevice, RBDError>]>([])
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for spec in images {
+            done.enter()
+            let thread = Thread {
+                start.wait()
+                let result = Result { () throws(RBDError) -> MappedDevice in
+                    try bus.map(spec, monitors: monitors, credentials: credentials).device
+                }
+                results.withLock { $0.append(result) }
+                done.leave()
+            }
+            thread.start()
+        }
+        for _ in images { start.signal() }
+        done.wait()
+        let all = results.withLock { $0 }
+        for result in all {
+            if case .failure(let error) = result { Issue.record("a concurrent map failed: \(error)") }
+        }
+        let devices = all.compactMap { try? $0.get() }
+        #expect(Set(devices.map(\.image)) == Set(images.map(\.image)) && Set(devices.map(\.id)).count == images.count)
+        for device in devices { try bus.unmap(device) }
     }
 }
