@@ -51,6 +51,11 @@ struct StormBench {
         var map = Samples()
         /// When the first of the N maps ended, per run (ours, floor).
         var firstMap = Samples()
+        /// Makespan of N threads reading back (RBDBus.device(id:)) 1, 2, …, N of the floor's N
+        /// devices: what ours' maps read after their writes in a storm, where every map listed
+        /// before any device appeared and so reads in full each device that appeared before its
+        /// own answer (untimed for the variants; per run).
+        var readBack: [Double] = []
         var attach = Samples()
         /// Ours' attach of N blank images at once (mkfs included).
         var blank: [Double] = []
@@ -113,9 +118,10 @@ struct StormBench {
                 cell.firstMap.ours.append(first)
             },
             floor: {
-                let (seconds, first) = try floorMapStorm(mapFloor, mapRequests)
+                let (seconds, first, readBack) = try floorMapStorm(mapFloor, mapRequests)
                 cell.map.floor.append(seconds)
                 cell.firstMap.floor.append(first)
+                cell.readBack.append(readBack)
             },
             cli: { cell.map.cli.append(try cliMapStorm(mapCLI)) })
         try takeTurns(
@@ -158,11 +164,16 @@ struct StormBench {
         return (storm.seconds, storm.firstDone)
     }
 
-    func floorMapStorm(_ images: [String], _ requests: [[UInt8]]) throws -> (Double, Double) {
+    func floorMapStorm(_ images: [String], _ requests: [[UInt8]]) throws -> (Double, Double, Double) {
         let storm = try onThreads(images.count) { [self] i in try keys.add(requests[i], cluster) }
         try values(storm.results, "floor map")
+        let ids = try Floor.deviceIDs().sorted()
+        let readBack = try onThreads(ids.count) { [self] i in
+            for id in ids.prefix(i + 1) { _ = try bus.device(id: id) }
+        }
+        try values(readBack.results, "read-back")
         try Self.removeAll(expecting: Set(images), "the floor's map storm")
-        return (storm.seconds, storm.firstDone)
+        return (storm.seconds, storm.firstDone, readBack.seconds)
     }
 
     func cliMapStorm(_ images: [String]) throws -> Double {
@@ -370,7 +381,7 @@ extension StormBench {
                 "attach formatted ours/floor", "attach blank (s)")
             var details = MarkdownTable(
                 "N", "floor per map (s)", "ours map, runs (s)", "floor, runs (s)", "first map done: ours / floor (s)",
-                "attach formatted: ours / floor (s)",
+                "read-back of 1…N devices on N threads (s)", "attach formatted: ours / floor (s)",
                 "ours attach phases (median of the N)", "attach blank phases (median of the N)")
             for cell in section.cells {
                 let (ours, floor, cli) = (median(cell.map.ours), median(cell.map.floor), median(cell.map.cli))
@@ -388,6 +399,7 @@ extension StormBench {
                     "\(cell.n)", secs(floor / Double(cell.n)), cell.map.ours.map(secs).joined(separator: ", "),
                     cell.map.floor.map(secs).joined(separator: ", "),
                     "\(secs(median(cell.firstMap.ours))) / \(secs(median(cell.firstMap.floor)))",
+                    secs(median(cell.readBack)),
                     "\(secs(attachOurs)) / \(secs(attachFloor))",
                     phases(cell.attachPhases), phases(cell.blankPhases))
             }
@@ -412,7 +424,11 @@ extension StormBench {
             - Map: ours is `RBDBus.map` on N threads of one process; the floor is N threads each doing \
             add_key (under the request's own `key=` name) + one write of the request ours wrote for that \
             image (its config_info, from an untimed map before) to `add_single_major` (the last one out \
-            unlinks the key); the CLI is N `rbd device map -o noudev` processes started at once.
+            unlinks the key); the CLI is N `rbd device map -o noudev` processes started at once. The \
+            read-back column (untimed for the variants, after the floor's storm): N threads read back \
+            1, 2, …, N of the N devices in full (`RBDBus.device(id:)`), as ours' maps do after their \
+            writes in a storm (each one listed the devices before any appeared, and reads every device \
+            that is new when its write returns).
             - Attach formatted: N `RBDPlugin.attach` at once (map with `exclusive` + probe + mount at the \
             global path; journal and volume locks) against N threads of add_key + write + finding the \
             new device by its `name` + libblkid probe + mkdir + mount(2) with MS_NODEV|MS_NOSUID, on \
