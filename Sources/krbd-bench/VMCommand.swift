@@ -111,13 +111,10 @@ struct VMCommand: ParsableCommand {
         }
         progress("warm-up: rbd, blkid, mkfs (page cache of the 9p root)")
         for tool in [["rbd", "--version"], ["blkid", "-V"], ["mkfs.ext4", "-V"]] { try runTool(tool) }
-        let probeImages = (0..<4).map { "keyprobe\($0)" }
-        try cluster.createImages(probeImages)
-        progress("keyring probe: \(probeImages.count) maps at once, no process keyring made beforehand")
-        let probe = try bench.keyringProbe(probeImages)
-        progress(
-            "keyring probe: \(probe.failed) of \(probeImages.count) failed\(probe.errors.first.map { ": \($0)" } ?? "")")
-        try StormBench.installProcessKeyring()
+        let checkImages = (0..<4).map { "keycheck\($0)" }
+        try cluster.createImages(checkImages)
+        progress("keyring check: \(checkImages.count) maps at once on threads, no process keyring made beforehand")
+        try bench.keyringCheck(checkImages)
         var sections: [StormBench.Section] = []
         var skipped: String?
         var qdisc = "none"
@@ -150,7 +147,7 @@ struct VMCommand: ParsableCommand {
         try emit(
             StormBench.render(
                 kernel: Self.kernelRelease(), runs: stormRuns, sections: sections, skipped: skipped, qdisc: qdisc,
-                probe: (probeImages.count, probe.failed, probe.errors)),
+                checkedMaps: checkImages.count),
             to: output.output)
     }
 

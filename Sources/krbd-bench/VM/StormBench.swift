@@ -7,7 +7,6 @@ import BlockMount
 import KRBD
 import LinuxSystem
 import RBDVolume
-import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -239,16 +238,14 @@ struct StormBench {
         return storm.seconds
     }
 
-    // MARK: The process keyring
+    // MARK: The keyring check
 
-    /// Linux keeps the process keyring in each thread's credentials (since 3.8): one made by a
-    /// thread's add_key is seen by the threads that thread creates later, not by those already
-    /// running. RBDBus.map adds the shared, reference-counted `client.<user>.<fp>` key once for
-    /// the maps in flight, from whichever thread comes first; a map on another thread then
-    /// writes a request whose key its thread cannot see (EPERM). Returns how many of `images`'
-    /// concurrent maps failed so, before ``installProcessKeyring()`` hides it (the maps that
-    /// succeeded are unmapped again).
-    func keyringProbe(_ images: [String]) throws -> (failed: Int, errors: [String]) {
+    /// Maps `images` at once, one thread each, in a process that never made a process keyring,
+    /// and unmaps them again; throws when any failed. Linux keeps the process keyring in each
+    /// thread's credentials (a keyring one thread makes is not seen by threads already running):
+    /// ours once shared one process-keyring entry between the maps in flight, and the maps on
+    /// the other threads got EPERM. Run before anything else touches a keyring.
+    func keyringCheck(_ images: [String]) throws {
         let storm = try onThreads(images.count) { [self] i in try oursMap(images[i]) }
         var errors: [String] = []
         for result in storm.results {
@@ -257,20 +254,12 @@ struct StormBench {
             case .failure(let error): errors.append("\(error)")
             }
         }
-        try Self.expectNothingMapped("after the keyring probe")
-        return (errors.count, errors)
-    }
-
-    /// Makes the main thread's process keyring (add_key of a dummy `user` key, unlinked at
-    /// once: the keyring stays) before any storm thread exists, so that every thread created
-    /// afterwards shares it, ours' and the floor's alike.
-    static func installProcessKeyring() throws {
-        let payload: [UInt8] = [0]
-        let serial = payload.withUnsafeBytes {
-            system_add_key("user", "krbd-bench-process-keyring", $0, system_keySpecProcessKeyring)
+        try Self.expectNothingMapped("after the keyring check")
+        if let first = errors.first {
+            throw BenchError(
+                "\(errors.count) of \(images.count) maps at once on threads of a process without a process keyring "
+                    + "failed (the storms would measure failures): \(first)")
         }
-        if serial < 0 { throw BenchError("add_key for the process keyring: \(Errno.current)") }
-        _ = system_keyctl_unlink(serial, system_keySpecProcessKeyring)
     }
 
     /// The OSD's resident memory, for the progress log (memstore holds every object in RAM).
@@ -359,20 +348,13 @@ extension StormBench {
     static func secs(_ value: Double) -> String { fixed(value, value < 10 ? 3 : 2) }
 
     static func render(
-        kernel: String, runs: Int, sections: [Section], skipped: String?, qdisc: String,
-        probe: (images: Int, failed: Int, errors: [String])
+        kernel: String, runs: Int, sections: [Section], skipped: String?, qdisc: String, checkedMaps: Int
     ) -> String {
         var out = [
             "### Storms: N maps and N attaches at once (guest kernel \(kernel) under TCG; "
                 + "median of \(runs) runs per cell)",
-            """
-            **Keyring: \(probe.failed) of \(probe.images) concurrent `RBDBus.map` calls on threads of a process \
-            without a process keyring failed**\(probe.errors.first.map { " (first: `\($0.prefix(300))`)" } ?? ""). \
-            Linux keeps the process keyring in each thread's credentials: the one add_key makes on the \
-            first map's thread is invisible to the threads already running, and ours adds its shared \
-            key only once for the maps in flight. The storms below therefore run after the main thread \
-            made its process keyring (which every thread created afterwards shares), ours and the floor alike.
-            """,
+            "Keyring check: \(checkedMaps) maps at once on threads of a process without a process keyring all "
+                + "mapped (each map's key goes to its own thread's keyring).",
         ]
         for section in sections {
             let floor1 = section.cells.first { $0.n == 1 }.map { median($0.map.floor) }
