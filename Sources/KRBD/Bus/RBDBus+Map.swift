@@ -309,9 +309,11 @@ extension RBDBus {
             }
         }
         let fresh = after.filter { !before.contains($0) }
-        // Each new device is read once (normally there is one: ours), and its identity checked
-        // on what was read.
-        var matching = fresh.compactMap { id in (try? readDevice(id)) ?? nil }.filter { identity.matches($0) }
+        // In a storm every other mapper's new device is fresh too: the cheap attribute comparison
+        // (name, pool, namespace, snapshot) picks the ones that map this image, and only those are
+        // read in full, their identity checked again on what was read.
+        var matching = fresh.filter { matches($0, identity) }.compactMap { id in (try? readDevice(id)) ?? nil }
+            .filter { identity.matches($0) }
         if matching.isEmpty {
             // An id freed and handed out again between the listing and the write (see above).
             // The cheap attribute comparison first: only a device that maps the image is read.
