@@ -98,8 +98,12 @@ enum MountInfoFuzz {
     }
 
     /// A path as the kernel prints one: absolute, no empty, `.` or `..` component, no NUL.
+    /// Split on the byte `/`, not on Characters: a `/` followed by a combining mark is one
+    /// Character, and a Character split left `//` in the path (a false finding of CI's run).
     static func path(_ bytes: ArraySlice<UInt8>) -> String {
-        let components = String(decoding: bytes, as: UTF8.self).split(separator: "/").filter { $0 != "." && $0 != ".." }
+        let components = bytes.split(separator: UInt8(ascii: "/"))
+            .map { String(decoding: $0, as: UTF8.self) }
+            .filter { $0 != "." && $0 != ".." && !$0.isEmpty && !$0.utf8.contains(UInt8(ascii: "/")) }
         return "/" + components.joined(separator: "/")
     }
 
