@@ -1,11 +1,12 @@
-// SHA-256 (FIPS 180-4), for the key fingerprint that names a secret in the kernel keyring. The
+// SHA-256 (FIPS 180-4), for the key fingerprint that names a secret in the kernel keyring and for
+// the journal keys of long caller-given volume ids. The
 // package links no crypto library (swift-crypto would bring BoringSSL into every build), and a
 // fingerprint needs only the digest of a few dozen bytes.
 
 /// SHA-256 of a short message, in one call.
-enum SHA256 {
+package enum SHA256 {
     /// The 32-byte digest of `message`.
-    static func digest(_ message: [UInt8]) -> [UInt8] {
+    package static func digest(_ message: [UInt8]) -> [UInt8] {
         var state: [UInt32] = [
             0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19,
         ]

@@ -28,6 +28,14 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
         public static let inUse = Code(rawValue: "in-use")
         /// Another operation on the volume held its lock past the deadline.
         public static let lockTimeout = Code(rawValue: "lock-timeout")
+        /// The device is blank (or holds data without a signature) and the volume may not be
+        /// formatted (``VolumeSpec/mayFormat``): nothing was written to it.
+        public static let refusedFormat = Code(rawValue: "refused-format")
+        /// A path the caller named does not exist.
+        public static let notFound = Code(rawValue: "not-found")
+        /// The caller cancelled an async operation while it waited for its turn on the volume
+        /// (nothing was done).
+        public static let cancelled = Code(rawValue: "cancelled")
         /// The attachment journal could not be read or written.
         public static let journal = Code(rawValue: "journal")
         /// The device layer (map/unmap, loop, …) failed; `underlying` has its error.

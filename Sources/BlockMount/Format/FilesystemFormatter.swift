@@ -73,6 +73,28 @@ public struct FilesystemFormatter: Sendable {
         }
     }
 
+    /// Checks the caller's mkfs arguments (ceph-csi's `mkfsOptions`, split on whitespace): each
+    /// is 1 to 256 printable bytes without whitespace, and none may name another device or file
+    /// (an argument starting with `/`, or `--`, which would end the options: mkfs would take it
+    /// for the device to format, or our device for a size).
+    ///
+    /// - Throws: `MountError` `.invalidOptions` naming the argument.
+    public static func validateFormatOptions(_ options: [String]) throws(MountError) {
+        for option in options {
+            let bytes = Array(option.utf8)
+            guard (1...256).contains(bytes.count), bytes.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
+                throw MountError(
+                    .invalidOptions, "mkfs argument \"\(printable(option))\" is empty, too long or holds whitespace "
+                        + "or control characters")
+            }
+            guard bytes[0] != UInt8(ascii: "/"), option != "--" else {
+                throw MountError(
+                    .invalidOptions, "mkfs argument \"\(printable(option))\" would name the device or end the options; "
+                        + "only options and their values may be given")
+            }
+        }
+    }
+
     /// The options put before the caller's for `fsType`.
     ///
     /// ext4/ext3: `-F -m0 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1` (a thin RBD

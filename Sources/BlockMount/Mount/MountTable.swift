@@ -23,6 +23,9 @@ public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConverti
 
     init(_ dev: dev_t) { self.init(major: csupport_major(dev), minor: csupport_minor(dev)) }
 
+    /// The number of a device node (`st_rdev` of its stat).
+    public init(rdev: dev_t) { self.init(rdev) }
+
     /// The device number of the block device (or the filesystem of the file) at `path`.
     ///
     /// - Returns: `st_rdev` for a block device, `st_dev` for anything else.
@@ -138,13 +141,7 @@ public struct MountTable: Sendable {
     /// - Throws: `MountError` `.mountTableUnreadable`.
     /// - Touches: open(2)/read(2) of `<proc>/self/mountinfo`.
     public static func referenceTargets(to globalPath: FilePath, proc: FilePath = "/proc") throws(MountError) -> [FilePath] {
-        let path = proc.appending("self/mountinfo")
-        let text: [UInt8]
-        do {
-            text = try Files.readBytes(path, limit: 64 << 20)
-        } catch {
-            throw MountError(.mountTableUnreadable, "cannot read \(path); is /proc mounted?", path: path, cause: error)
-        }
+        let text = try mountInfoBytes(proc: proc)
         let target = MountInfo.escape(globalPath.lexicallyNormalized().string)[...]
         // The top mount at the global path: its device and root.
         var global: (major: UInt32, minor: UInt32, root: ArraySlice<UInt8>)?
@@ -160,6 +157,32 @@ public struct MountTable: Sendable {
             targets.append(FilePath(MountInfo.unescape(line.target)))
         }
         return targets
+    }
+
+    /// The device of the top mount at `path` (the one a lookup of the path sees), by the same
+    /// byte-level walk as ``referenceTargets(to:proc:)``; `nil` when nothing is mounted there.
+    /// What tells a volume's own mount from whatever else may be at its path (an empty
+    /// directory after a reboot, another device).
+    ///
+    /// - Throws: `MountError` `.mountTableUnreadable`.
+    /// - Touches: open(2)/read(2) of `<proc>/self/mountinfo`.
+    public static func mountedDevice(at path: FilePath, proc: FilePath = "/proc") throws(MountError) -> DeviceNumber? {
+        let text = try mountInfoBytes(proc: proc)
+        let target = MountInfo.escape(path.lexicallyNormalized().string)[...]
+        var device: DeviceNumber?
+        MountInfo.forEachLine(text) { line in
+            if line.target.elementsEqual(target) { device = DeviceNumber(major: line.major, minor: line.minor) }
+        }
+        return device
+    }
+
+    static func mountInfoBytes(proc: FilePath) throws(MountError) -> [UInt8] {
+        let path = proc.appending("self/mountinfo")
+        do {
+            return try Files.readBytes(path, limit: 64 << 20)
+        } catch {
+            throw MountError(.mountTableUnreadable, "cannot read \(path); is /proc mounted?", path: path, cause: error)
+        }
     }
 
     /// The other places the mount at `globalPath` is visible: mounts of the same device whose

@@ -54,6 +54,12 @@ public struct JournalRecord<Identity: Codable & Sendable & Equatable>: Codable, 
     public var formattedHere: Bool
     /// When the record was last written (seconds since 1970, UTC).
     public var updated: Double
+    /// Where the volume is mounted once per node, when the caller gave the path (a CSI
+    /// staging path); `nil`: the plugin's own `mounts/<key>`.
+    public var globalPath: String?
+    /// The provider's key of the volume's source, when the record's key is the caller's (see
+    /// ``VolumeNames/key(forVolumeID:)``): what finds the device of a record that has no identity yet.
+    public var sourceKey: String?
 
     /// Creates a record in phase `.attaching`.
     public init(plugin: String, key: String, fsType: String, readOnly: Bool) {

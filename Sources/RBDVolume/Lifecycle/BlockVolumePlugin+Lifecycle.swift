@@ -27,19 +27,51 @@ extension BlockVolumePlugin {
     /// removes the journal. When that detach fails too, the record stays (with the device's
     /// identity): `status` shows it, and `detach` or `reconcile(repair: true)` completes it; the
     /// error says so.
+    ///
+    /// - Parameters:
+    ///   - spec: the volume.
+    ///   - key: the journal key (``VolumeNames/key(forVolumeID:)`` of the caller's volume id, such
+    ///     as CSI's `volume_id`); by default the provider's key of the source. A key is one volume:
+    ///     attaching another source under a key in use is `.inUse`.
+    ///   - path: where to mount the volume (a CSI staging path, which must exist or is created);
+    ///     by default ``globalPath(key:)``. Recorded, so that ``detach(key:at:)`` and
+    ///     ``setUp(key:at:target:readOnly:mountOptions:fsGroup:)`` find it.
     /// - Throws: `VolumeError` `.invalidArgument` (before anything is done), `.device` (map
     ///   failed; `underlying` is the provider's error), `.mount` (probe/mkfs/mount failed;
-    ///   `underlying` is a `MountError`), `.journal`, `.lockTimeout`, `.io`.
+    ///   `underlying` is a `MountError`), `.inUse` (attached otherwise: other mode, other source
+    ///   or another path), `.journal`, `.lockTimeout`, `.io`.
     @discardableResult
-    public func attach(_ spec: VolumeSpec) throws(VolumeError) -> AttachResult {
+    public func attach(_ spec: VolumeSpec, key callerKey: String? = nil, at path: FilePath? = nil) throws(VolumeError)
+        -> AttachResult
+    {
         let source = try source(of: spec)
         try validate(spec, source)
-        let key = provider.volumeKey(source)
+        let sourceKey = provider.volumeKey(source)
+        if let callerKey { try VolumeNames.validateKey(callerKey) }
+        let key = callerKey ?? sourceKey
+        let path = try path.map { (path) throws(VolumeError) in try Self.checkedPath(path, "the mount path") }
         let result = try withVolumeLock(key) { () throws(VolumeError) -> AttachResult in
             var timings = PhaseTimings()
-            let global = globalPath(key: key)
             let previous = try journal.load(key)
-            if try isMounted(global), let previous, previous.phase == .mounted, let device = previous.devicePath {
+            let global = path ?? globalPath(key: key)
+            if let previous {
+                if (previous.sourceKey ?? previous.key) != sourceKey {
+                    throw VolumeError(
+                        .inUse,
+                        "volume key \(key) is attached for another source (\(previous.sourceKey ?? previous.key)), not "
+                            + "\(spec); detach it first", path: globalPath(of: previous))
+                }
+                let recorded = globalPath(of: previous)
+                if recorded != global, previous.phase != .attaching, try isMounted(recorded) {
+                    throw VolumeError(
+                        .inUse, "volume \(spec) is mounted at \(recorded) on this node, not at \(global); detach it there first",
+                        path: recorded)
+                }
+            }
+            if try isMounted(global), let previous, previous.phase == .mounted, let device = previous.devicePath,
+                globalPath(of: previous) == global
+            {
+                try requireVolumeMount(at: global, of: previous, "\(spec)")
                 if previous.readOnly != spec.readOnly {
                     throw VolumeError(
                         .inUse,
@@ -56,7 +88,9 @@ extension BlockVolumePlugin {
                 throw VolumeError(.io, "cannot create the global path of \(spec)", cause: error)
             }
             var record = previous ?? JournalRecord(plugin: name, key: key, fsType: spec.fsType, readOnly: spec.readOnly)
-            if record.identity == nil {
+            record.globalPath = path?.string
+            record.sourceKey = callerKey == nil ? nil : sourceKey
+            if record.identity == nil || previous?.globalPath != record.globalPath {
                 record.phase = .attaching
                 try journal.save(record)
             }
@@ -98,6 +132,13 @@ extension BlockVolumePlugin {
                 let outcome = try formatAndMount(
                     device: device, spec: spec, at: global, resuming: resuming, timings: &timings
                 ) { () throws(VolumeError) in
+                    guard spec.mayFormat else {
+                        throw VolumeError(
+                            .refusedFormat,
+                            "device \(device.path) of volume \(spec) is blank (or holds data without a signature), and "
+                                + "this volume is never formatted (a static volume's data comes from elsewhere): check "
+                                + "that the image is the one meant, or let it be formatted", path: device.path)
+                    }
                     record.phase = .formatting
                     try journal.save(record)
                 }
@@ -121,6 +162,7 @@ extension BlockVolumePlugin {
     func validate(_ spec: VolumeSpec, _ source: Provider.Source) throws(VolumeError) {
         do throws(MountError) {
             try FilesystemFormatter.validateFilesystemType(spec.fsType)
+            try FilesystemFormatter.validateFormatOptions(spec.formatOptions)
             _ = try MountOptions(Self.userMountOptions(spec.mountOptions))
         } catch {
             throw VolumeError(.invalidArgument, "volume \(spec): \(error.message)", underlying: error)
@@ -167,30 +209,73 @@ extension BlockVolumePlugin {
     /// `MS_BIND|MS_REMOUNT|MS_RDONLY` when `readOnly` or the volume is read-only), then gives the
     /// tree to `fsGroup` (group rw, setgid directories; skipped when read-only; only when the
     /// root does not match yet). Idempotent.
-    /// - Throws: `VolumeError` `.notAttached` ("no device is mounted at …"), `.mount`,
+    /// - Throws: `VolumeError` `.notAttached` ("volume … is not mounted at …": no record, or no mount of its device), `.mount`,
     ///   `.invalidArgument`, `.lockTimeout`, `.io`.
     @discardableResult
     public func setUp(
         _ spec: VolumeSpec, podUID: String, fsGroup: UInt32? = nil, readOnly: Bool = false
     ) throws(VolumeError) -> SetUpResult {
-        let source = try source(of: spec)
-        let key = provider.volumeKey(source)
+        let key = try self.key(for: spec)
         let target = try workloadPath(podUID: podUID, volumeName: spec.name)
-        let ro = readOnly || spec.readOnly
+        return try setUp(
+            key: key, target: target, readOnly: readOnly || spec.readOnly, mountOptions: spec.mountOptions,
+            fsGroup: fsGroup, describing: "\(spec)")
+    }
+
+    /// Bind-mounts the volume attached under `key` into `target` (a CSI target path: created
+    /// here, as a directory), read-only with `MS_BIND|MS_REMOUNT|MS_RDONLY` when `readOnly` or
+    /// the volume was attached read-only; `fsGroup` as in ``setUp(_:podUID:fsGroup:readOnly:)``.
+    ///
+    /// Binds only the volume's own mount: the journal must say it is mounted, at `path` when
+    /// given, and the mount there must be of the recorded device. An empty directory at the
+    /// path (a node rebooted since the attach) is `.notAttached`, never bound: the workload's
+    /// data would go to the node's disk. Idempotent: a target that is already this volume's bind
+    /// (read-only when asked) is success.
+    ///
+    /// - Parameters:
+    ///   - key: the volume's journal key (as given to ``attach(_:key:at:)``).
+    ///   - path: the path attach mounted at (checked against the record); the recorded one by default.
+    ///   - target: the workload's path.
+    ///   - readOnly: bind read-only.
+    ///   - mountOptions: the volume's mount options: `dev` / `suid` there lift the nodev / nosuid
+    ///     every bind carries (checked by statvfs).
+    ///   - fsGroup: a group to give the tree to (not when read-only).
+    /// - Throws: `VolumeError` `.notAttached`, `.inUse` (target holds something else, or is
+    ///   read-write where read-only is asked), `.mount`, `.invalidArgument`, `.lockTimeout`, `.io`.
+    @discardableResult
+    public func setUp(
+        key: String, at path: FilePath? = nil, target: FilePath, readOnly: Bool = false, mountOptions: [String] = [],
+        fsGroup: UInt32? = nil
+    ) throws(VolumeError) -> SetUpResult {
+        try VolumeNames.validateKey(key)
+        let target = try Self.checkedPath(target, "the target path")
+        let path = try path.map { (path) throws(VolumeError) in try Self.checkedPath(path, "the mount path") }
+        return try setUp(
+            key: key, at: path, target: target, readOnly: readOnly, mountOptions: mountOptions, fsGroup: fsGroup,
+            describing: "with key \(key)")
+    }
+
+    private func setUp(
+        key: String, at path: FilePath? = nil, target: FilePath, readOnly: Bool, mountOptions: [String],
+        fsGroup: UInt32?, describing volume: String
+    ) throws(VolumeError) -> SetUpResult {
         let result = try withVolumeLock(key) { () throws(VolumeError) -> SetUpResult in
             var timings = PhaseTimings()
-            let global = globalPath(key: key)
-            guard try isMounted(global) else {
+            let record = try journal.load(key)
+            let global = path ?? record.map(globalPath(of:)) ?? globalPath(key: key)
+            guard let record, record.phase == .mounted, globalPath(of: record) == global, try isMounted(global) else {
                 throw VolumeError(
-                    .notAttached, "no device is mounted at \(global): attach volume \(spec) before setting it up",
-                    path: global)
+                    .notAttached, "volume \(volume) is not mounted at \(global) on this node (\(Self.describe(record))): "
+                        + "attach (stage) it before setting it up", path: global)
             }
+            try requireVolumeMount(at: global, of: record, volume)
+            let ro = readOnly || record.readOnly
             if try isMounted(target) {
                 // Already set up: it must be this volume's bind (the one walk detach uses too), and
                 // read-only when asked (statvfs of the target: the mount on top).
                 guard try workloadMounts(of: global).contains(target.lexicallyNormalized()) else {
                     throw VolumeError(
-                        .inUse, "\(target) is a mount point, but not of volume \(spec); tear it down first", path: target)
+                        .inUse, "\(target) is a mount point, but not of volume \(volume); tear it down first", path: target)
                 }
                 var vfs = statvfs()
                 let isReadOnly = system_statvfs(target.string, &vfs) == 0 && UInt(vfs.f_flag) & UInt(ST_RDONLY) != 0
@@ -203,9 +288,9 @@ extension BlockVolumePlugin {
             do throws(SyscallError) {
                 try Files.makeDirectories(target, mode: 0o750)
             } catch {
-                throw VolumeError(.io, "cannot create the workload path of \(spec)", cause: error)
+                throw VolumeError(.io, "cannot create the workload path of volume \(volume)", cause: error)
             }
-            try bind(global, to: target, readOnly: ro, requiredFlags: Self.requiredMountFlags(spec.mountOptions), timings: &timings)
+            try bind(global, to: target, readOnly: ro, requiredFlags: Self.requiredMountFlags(mountOptions), timings: &timings)
             if let fsGroup, !ro {
                 do throws(VolumeError) {
                     try applyOwnership(target, gid: fsGroup, timings: &timings)
@@ -220,12 +305,47 @@ extension BlockVolumePlugin {
         return result
     }
 
+    /// The journal's state in a few words, for errors.
+    static func describe(_ record: JournalRecord<Provider.Identity>?) -> String {
+        guard let record else { return "no journal record" }
+        return "journal: \(record.phase.rawValue)" + (record.devicePath.map { " \($0)" } ?? "")
+    }
+
+    /// Throws `.notAttached` unless the top mount at `global` is the device `record` holds: a
+    /// mount point alone proves nothing (another device, or a leftover after a reboot). The
+    /// device node's number is what mount(2) recorded (as `formatAndMount` compares it).
+    func requireVolumeMount(at global: FilePath, of record: JournalRecord<Provider.Identity>, _ volume: String)
+        throws(VolumeError)
+    {
+        let device = try wrap("cannot read the mount table") { () throws(MountError) in
+            try MountTable.mountedDevice(at: global, proc: host.proc)
+        }
+        let node = record.devicePath.flatMap { path in (try? Files.status(FilePath(path), followSymlinks: true)) ?? nil }
+        guard let device, let node, node.st_mode & S_IFMT == S_IFBLK, device == DeviceNumber(rdev: node.st_rdev) else {
+            throw VolumeError(
+                .notAttached,
+                "\(global) holds \(device.map { "device \($0)" } ?? "no mount"), not volume \(volume)'s device "
+                    + "\(record.devicePath ?? "?") (\(record.major.map(String.init) ?? "?"):\(record.minor.map(String.init) ?? "?")); "
+                    + "attach (stage) the volume again", path: global)
+        }
+    }
+
     /// Unmounts the workload path and removes its directory. Idempotent.
     /// - Throws: `VolumeError` `.mount` (for example busy, naming the holders), `.invalidArgument`.
     @discardableResult
     public func tearDown(_ spec: VolumeSpec, podUID: String) throws(VolumeError) -> PhaseTimings {
         let key = try self.key(for: spec)
         let target = try workloadPath(podUID: podUID, volumeName: spec.name)
+        return try tearDown(key: key, target: target)
+    }
+
+    /// Unmounts `target` (a CSI target path) and removes it, under the lock of volume `key`.
+    /// Idempotent: a missing target is success.
+    /// - Throws: `VolumeError` `.mount` (for example busy, naming the holders), `.invalidArgument`.
+    @discardableResult
+    public func tearDown(key: String, target: FilePath) throws(VolumeError) -> PhaseTimings {
+        try VolumeNames.validateKey(key)
+        let target = try Self.checkedPath(target, "the target path")
         let timings = try withVolumeLock(key) { () throws(VolumeError) -> PhaseTimings in
             var timings = PhaseTimings()
             try timings.measure("unmount") { () throws(VolumeError) in try cleanupMountPoint(target) }
@@ -237,34 +357,71 @@ extension BlockVolumePlugin {
 
     /// Detaches the volume from this node once no workload uses it: unmounts the global path,
     /// detaches the device (identity re-checked by the provider), removes the journal and the
-    /// directory. Idempotent: a detached volume is success.
+    /// directory. Idempotent: a detached volume is success. Without a journal record, the
+    /// source's existing device (identity-exact) is what is detached.
     /// - Throws: `VolumeError` `.inUse` naming the workload paths still bound from the global
     ///   mount, `.mount`, `.device`, `.journal`, `.lockTimeout`.
     @discardableResult
     public func detach(_ spec: VolumeSpec) throws(VolumeError) -> PhaseTimings {
         let source = try source(of: spec)
-        let key = provider.volumeKey(source)
+        return try detach(key: provider.volumeKey(source), at: nil, describing: "\(spec)") {
+            try provider.existingDevice(source, readOnly: spec.readOnly)?.identity
+        }
+    }
+
+    /// Detaches the volume attached under `key` (a CSI unstage: only the volume id and the
+    /// staging path are known): unmounts its path, detaches the recorded device, removes the
+    /// journal and the path. A record without an identity (an attach interrupted around its
+    /// map) detaches what the provider finds for the record's source. Idempotent: no record is
+    /// success, after unmounting `path` when given.
+    ///
+    /// - Parameters:
+    ///   - key: the volume's journal key.
+    ///   - path: where it was mounted (checked against the record); the recorded one by default.
+    /// - Throws: `VolumeError` `.inUse` (workloads still bound, or the volume is mounted at
+    ///   another path), `.mount`, `.device`, `.journal`, `.lockTimeout`, `.invalidArgument`.
+    @discardableResult
+    public func detach(key: String, at path: FilePath? = nil) throws(VolumeError) -> PhaseTimings {
+        try VolumeNames.validateKey(key)
+        let path = try path.map { (path) throws(VolumeError) in try Self.checkedPath(path, "the mount path") }
+        return try detach(key: key, at: path, describing: "with key \(key)") { nil }
+    }
+
+    private func detach(
+        key: String, at path: FilePath?, describing volume: String,
+        withoutRecord: () throws -> Provider.Identity?
+    ) throws(VolumeError) -> PhaseTimings {
         let timings = try withVolumeLock(key) { () throws(VolumeError) -> PhaseTimings in
             var timings = PhaseTimings()
-            let global = globalPath(key: key)
+            let record = try journal.load(key)
+            let global = path ?? record.map(globalPath(of:)) ?? globalPath(key: key)
+            if let record, globalPath(of: record) != global, record.phase != .attaching {
+                throw VolumeError(
+                    .inUse, "volume \(volume) is attached at \(globalPath(of: record)), not at \(global); detach it there",
+                    path: global)
+            }
             let users = try workloadMounts(of: global)
             if !users.isEmpty {
                 throw VolumeError(
                     .inUse,
-                    "volume \(spec) is still set up for workloads at \(users.map(\.string).joined(separator: ", ")); "
+                    "volume \(volume) is still set up for workloads at \(users.map(\.string).joined(separator: ", ")); "
                         + "tear those down first", path: global)
             }
             // No `detaching` record is written first: a detach interrupted after the unmount
             // leaves a `mounted` record over an unmounted global path, which the next detach
             // (or attach) completes, and `reconcile` reports; the journal is removed last.
-            let record = try journal.load(key)
             try timings.measure("unmount") { () throws(VolumeError) in try cleanupMountPoint(global) }
             let identity: Provider.Identity?
             do {
-                identity = try record?.identity ?? provider.existingDevice(source, readOnly: spec.readOnly)?.identity
+                if let record {
+                    identity = try record.identity
+                        ?? provider.attachedDevices(forKey: record.sourceKey ?? record.key).first?.identity
+                } else {
+                    identity = try withoutRecord()
+                }
                 if let identity { try timings.measure("unmap") { try provider.detach(identity) } }
             } catch {
-                throw VolumeError(.device, "cannot detach \(spec): \(error)", underlying: error)
+                throw VolumeError(.device, "cannot detach volume \(volume): \(error)", underlying: error)
             }
             try journal.remove(key)
             return timings
@@ -280,12 +437,12 @@ extension BlockVolumePlugin {
         var statuses: [VolumeStatus] = []
         for key in journal.keys() {
             guard let record = try journal.load(key) else { continue }
-            let global = globalPath(key: key)
+            let global = globalPath(of: record)
             var attached = false
             var devicePath = record.devicePath
             if let identity = record.identity {
                 attached = (try? provider.isAttached(identity)) ?? false
-            } else if let found = (try? provider.attachedDevices(forKey: key))?.first {
+            } else if let found = (try? provider.attachedDevices(forKey: record.sourceKey ?? key))?.first {
                 attached = true
                 devicePath = found.path.string
             }

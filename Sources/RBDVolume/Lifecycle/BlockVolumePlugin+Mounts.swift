@@ -60,7 +60,8 @@ extension BlockVolumePlugin {
         do {
             result = try mounter.formatAndMount(
                 device: device.path, target: global, fsType: spec.fsType,
-                mountOptions: Self.userMountOptions(spec.mountOptions), readOnly: spec.readOnly,
+                mountOptions: Self.userMountOptions(spec.mountOptions), formatOptions: spec.formatOptions,
+                readOnly: spec.readOnly,
                 requiredFlags: Self.requiredMountFlags(spec.mountOptions), resumingInterruptedFormat: resuming
             ) { () throws(MountError) in
                 do throws(VolumeError) {

@@ -61,7 +61,7 @@ extension BlockVolumePlugin {
         for key in keys {
             let finding = try withVolumeLock(key) { () throws(VolumeError) -> ReconcileFinding? in
                 guard var record = try journal.load(key) else { return nil }
-                let global = globalPath(key: key)
+                let global = globalPath(of: record)
                 let attached: Bool
                 do {
                     attached = try record.identity.map { try provider.isAttached($0) } ?? false

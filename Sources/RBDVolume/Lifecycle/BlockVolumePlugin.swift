@@ -76,6 +76,8 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
     /// How long an operation waits for another one on the same volume.
     public let lockTimeout: Duration
     private let state = Mutex<VolumeHost?>(nil)
+    /// In-process turns of the async entry points.
+    let turns = VolumeTurns()
 
     /// Creates the plugin; call `initialize(host:)` (or register it with a manager) before use.
     public init(name: String, provider: Provider, lockTimeout: Duration = .seconds(120)) {
@@ -110,6 +112,25 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
 
     /// `<root>/plugins/<name>/mounts/<key>`: where the volume is mounted once per node.
     public func globalPath(key: String) -> FilePath { mountsDirectory.appending(key) }
+
+    /// Where the volume of `record` is mounted once per node: the caller's path it recorded, or
+    /// ``globalPath(key:)``.
+    public func globalPath(of record: JournalRecord<Provider.Identity>) -> FilePath {
+        record.globalPath.map { FilePath($0) } ?? globalPath(key: record.key)
+    }
+
+    /// A caller-given path, normalized: absolute, without `..`, NUL or control characters.
+    static func checkedPath(_ path: FilePath, _ what: String) throws(VolumeError) -> FilePath {
+        let normalized = path.lexicallyNormalized()
+        guard path.isAbsolute, !normalized.components.contains(where: { $0.kind == .parentDirectory }),
+            !path.string.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }), normalized != FilePath("/")
+        else {
+            throw VolumeError(
+                .invalidArgument, "\(what) \"\(printable(path.string))\" is not an absolute path below / without '..' "
+                    + "or control characters")
+        }
+        return normalized
+    }
 
     /// `<root>/pods/<uid>/volumes/<name with ~>/<volume>`.
     /// - Throws: `VolumeError` `.invalidArgument` when the UID or name breaks ``VolumeNames``' rules.

@@ -41,4 +41,42 @@ public enum VolumeNames {
                     + "letter or digit; Kubernetes uses UUIDs)")
         }
     }
+
+    /// The journal key (one path component) for a caller's own volume id, such as CSI's
+    /// `volume_id`, which may hold any byte: `v~` and the id with every byte outside
+    /// `A-Z a-z 0-9 . _ -` percent-escaped; an id whose key would pass 200 bytes becomes
+    /// `v~h` and 32 hex digits of its SHA-256. Never the form of a provider's key
+    /// (``VolumeDirectoryName``), so both kinds can share a journal.
+    public static func key(forVolumeID id: String) -> String {
+        var key = "v~"
+        for byte in id.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                key.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                key += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        guard key.utf8.count > VolumeDirectoryName.maximumLength else { return key }
+        let digest = SHA256.digest(Array(id.utf8))
+        return "v~h" + digest.prefix(16).map { String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }.joined()
+    }
+
+    /// A caller-given journal key must be one path component of 1–200 bytes without `/`, NUL
+    /// or a leading `.` (``key(forVolumeID:)`` always makes one).
+    ///
+    /// - Throws: `VolumeError` `.invalidArgument`.
+    public static func validateKey(_ key: String) throws(VolumeError) {
+        let bytes = Array(key.utf8)
+        guard (1...VolumeDirectoryName.maximumLength).contains(bytes.count), bytes[0] != UInt8(ascii: "."),
+            !bytes.contains(UInt8(ascii: "/")), !bytes.contains(0)
+        else {
+            throw VolumeError(
+                .invalidArgument,
+                "volume key \"\(printable(key))\" is not one path component of 1-200 bytes (no '/', no leading '.'); "
+                    + "make keys with VolumeNames.key(forVolumeID:)")
+        }
+    }
 }

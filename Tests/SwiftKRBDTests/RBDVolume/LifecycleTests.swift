@@ -134,7 +134,7 @@ import Testing
 
     @Test func setUpNeedsAnAttachedVolume() throws {
         let error = #expect(throws: VolumeError.self) { try plugin.setUp(spec, podUID: "p") }
-        #expect(error?.code == .notAttached && error?.message.contains("no device is mounted at") == true)
+        #expect(error?.code == .notAttached && error?.message.contains("is not mounted at") == true)
         #expect(throws: VolumeError.self) { try plugin.setUp(spec, podUID: "../escape") }
     }
 
