@@ -35,6 +35,8 @@ BLANKS = ["blank%d" % i for i in range(6)]
 VOLUMES = ["vol%d" % i for i in range(4)] + ["demo"]
 # Blank images for the hardening tests (issue 11: adoption, credentials, rollback, udev, mkfs kill).
 HARDENING = ["hard%d" % i for i in range(6)]
+# Blank images for krbd-csi's VM tests (csi/test/test_volumes_vm.py).
+CSI_IMAGES = ["csi%d" % i for i in range(8)]
 SECOND_USER = "krbdtest"
 
 T0 = time.monotonic()
@@ -210,7 +212,7 @@ osd_max_object_namespace_len = 64
     with rbd.Image(ioctx, "snapimg") as image:
         image.write(b"krbd-sandbox snapimg@s1\n".ljust(4096, b"\0"), 0)
         image.create_snap("s1")
-    for name in BLANKS + VOLUMES + HARDENING:
+    for name in BLANKS + VOLUMES + HARDENING + CSI_IMAGES:
         api.create(ioctx, name, GIB, old_format=False, features=LAYERING | EXCL)
     # No exclusive-lock feature: the kernel cannot fence it.
     api.create(ioctx, "volnolock", GIB, old_format=False, features=LAYERING)
@@ -236,6 +238,7 @@ osd_max_object_namespace_len = 64
         "KRBD_TEST_BLANK_IMAGES": " ".join(BLANKS),
         "KRBD_TEST_VOLUME_IMAGES": " ".join(VOLUMES + ["volnolock"]),
         "KRBD_TEST_HARDENING_IMAGES": " ".join(HARDENING),
+        "KRBD_TEST_CSI_IMAGES": " ".join(CSI_IMAGES),
         "KRBD_TEST_SNAPSHOT": "snapimg@s1",
         "KRBD_TEST_NAMESPACE": NAMESPACE,
         "KRBD_TEST_NS_IMAGE": "nsimg",

@@ -69,8 +69,9 @@ done
 grep -q "serving CSI Identity and Node" "$tmp/server.log" || { cat "$tmp/server.log" >&2; exit 1; }
 
 set +e
+mkdir -p "$tmp/work"
 CSI_ENDPOINT="unix://$socket" CSI_STUBS="$tmp/stubs" CSI_NODE_ID="$node_id" CSI_DRIVER_NAME="$driver" \
-  CSI_SERVER_LOG="$tmp/server.log" PYTHONDONTWRITEBYTECODE=1 \
+  CSI_SERVER_LOG="$tmp/server.log" CSI_WORK="$tmp/work" CSI_STATE="$tmp/state" PYTHONDONTWRITEBYTECODE=1 \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider test/test_identity_node.py
 status=$?
 set -e

@@ -3,6 +3,7 @@
 // need a change first, DEADLINE_EXCEEDED and ABORTED may simply be retried, INTERNAL is ours.
 import BlockMount
 import KRBD
+import RBDVolume
 
 extension CSIError {
     /// The CSI error for a failure of the rbd bus (map, unmap, keyring, module).
@@ -45,6 +46,41 @@ extension CSIError {
             case .targetInUse: .alreadyExists
             case .notMounted: .notFound
             case .busy: .aborted
+            default: .internalError
+            }
+        self.init(code, "\(context): \(error.message)", cause: error)
+    }
+
+    /// The CSI error for a failure of the volume lifecycle, by its typed code (and the code of the layer below for
+    /// `.device` and `.mount`), never by its text.
+    ///
+    /// - Parameters:
+    ///   - error: what RBDVolume threw.
+    ///   - context: what was being done, e.g. `NodeStageVolume of vol-1 (rbd/img) at /var/lib/kubelet/...`.
+    ///   - inUse: the code for `.inUse`: ALREADY_EXISTS where the spec says so (stage and publish with other
+    ///     arguments), FAILED_PRECONDITION elsewhere (unstage while published).
+    package init(_ error: VolumeError, context: String, inUse: Code = .failedPrecondition) {
+        if error.code == .device, let cause = error.underlying as? RBDError {
+            self.init(cause, context: context)
+            message = "\(context): \(error.message)"
+            return
+        }
+        if error.code == .mount, let cause = error.underlying as? MountError {
+            self.init(cause, context: context)
+            message = "\(context): \(error.message)"
+            return
+        }
+        let code: Code =
+            switch error.code {
+            case .invalidArgument: .invalidArgument
+            case .notFound: .notFound
+            // Publish before stage, or a staging path that is not this volume's mount (a reboot emptied it).
+            case .notAttached: .failedPrecondition
+            // A static volume whose image is blank: the data the PV should hold is not there.
+            case .refusedFormat: .failedPrecondition
+            case .inUse: inUse
+            // Another operation on the volume is still running: the CO retries (the spec's "operation pending").
+            case .lockTimeout, .cancelled: .aborted
             default: .internalError
             }
         self.init(code, "\(context): \(error.message)", cause: error)

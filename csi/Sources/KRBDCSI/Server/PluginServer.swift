@@ -4,7 +4,9 @@ import Dispatch
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import KRBD
 import Logging
+import SystemPackage
 
 #if canImport(Glibc)
     @preconcurrency import Glibc
@@ -52,10 +54,13 @@ public struct PluginServer: Sendable {
             // Serve anyway: Probe reports it, and the CO's liveness probe decides (a crash loop would hide why).
             logger.warning("Probe will fail until this is fixed", metadata: ["problem": .string(problem)])
         }
+        let bus = RBDBus(sysfs: FilePath(options.sysfs))
+        let volumes = try NodeVolumes(stateDirectory: options.stateDirectory, bus: bus, logger: logger)
         let services: [any RegistrableRPCService] = [
             IdentityService(driverName: options.driverName, readiness: readiness, log: log),
             NodeService(
-                nodeID: options.nodeID, maxVolumesPerNode: maxVolumes, clusters: options.clusters, log: log),
+                nodeID: options.nodeID, maxVolumesPerNode: maxVolumes, clusters: options.clusters, volumes: volumes,
+                log: log),
         ]
         let server = GRPCServer(
             transport: .http2NIOPosix(address: .unixDomainSocket(path: path), transportSecurity: .plaintext),

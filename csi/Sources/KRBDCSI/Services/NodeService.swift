@@ -1,8 +1,10 @@
-// The CSI Node service. This foundation answers NodeGetInfo and NodeGetCapabilities for real and checks the
-// arguments of the volume RPCs per the spec; their work (map + mount through KRBD, BlockMount and RBDVolume)
-// is being wired in, so after the checks they answer UNIMPLEMENTED.
+// The CSI Node service: NodeStage/Unstage (map, format only a blank device, mount at the staging path),
+// NodePublish/Unpublish (bind into the target path), NodeGetVolumeStats, through RBDVolume's async lifecycle;
+// NodeGetInfo and NodeGetCapabilities. Block access and NodeExpandVolume answer UNIMPLEMENTED (not built yet).
 import CSI
 import GRPCCore
+import RBDVolume
+import SystemPackage
 
 /// The Node RPCs.
 package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
@@ -10,8 +12,10 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     package var nodeID: String
     /// NodeGetInfo's `max_volumes_per_node` (see ``RBDDeviceLimit``).
     package var maxVolumesPerNode: Int64
-    /// The clusters volumes may come from (used once staging is wired in).
+    /// The clusters volumes may come from.
     package var clusters: ClusterConfig
+    /// The volume lifecycle.
+    package var volumes: NodeVolumes
     /// The per-RPC log.
     package var log: RPCLog
 
@@ -22,50 +26,124 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     ]
 
     /// A service for node `nodeID`.
-    package init(nodeID: String, maxVolumesPerNode: Int64, clusters: ClusterConfig, log: RPCLog) {
+    package init(nodeID: String, maxVolumesPerNode: Int64, clusters: ClusterConfig, volumes: NodeVolumes, log: RPCLog) {
         self.nodeID = nodeID
         self.maxVolumesPerNode = maxVolumesPerNode
         self.clusters = clusters
+        self.volumes = volumes
         self.log = log
     }
 
     package func nodeStageVolume(
         request: Csi_V1_NodeStageVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeStageVolumeResponse {
-        try await log.run(request) { () throws(CSIError) -> Csi_V1_NodeStageVolumeResponse in
-            throw Self.notYet(Csi_V1_NodeStageVolumeRequest.rpcName)
+        try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodeStageVolumeResponse in
+            let volume = try VolumeRequest(stage: request, clusters: clusters)
+            let staging = FilePath(request.stagingTargetPath)
+            let context = "NodeStageVolume of \(request.volumeID) (\(volume.image)) at \(staging)"
+            let result: AttachResult
+            do throws(VolumeError) {
+                result = try await volumes.plugin.attach(
+                    volume.spec, key: volume.key, at: staging, deadline: volumes.deadline)
+            } catch {
+                throw CSIError(error, context: context, inUse: .alreadyExists)
+            }
+            if !result.changed, let staged = result.fsType, staged != volume.spec.fsType {
+                throw CSIError(
+                    .alreadyExists,
+                    "\(context): the volume is staged with a \(staged) filesystem, not \(volume.spec.fsType); "
+                        + "unstage it before staging it otherwise")
+            }
+            if let mismatch = result.fsTypeMismatch {
+                log.logger.warning("\(mismatch)", metadata: ["volume_id": .string(request.volumeID)])
+            }
+            return Csi_V1_NodeStageVolumeResponse()
         }
     }
 
     package func nodeUnstageVolume(
         request: Csi_V1_NodeUnstageVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeUnstageVolumeResponse {
-        try await log.run(request) { () throws(CSIError) -> Csi_V1_NodeUnstageVolumeResponse in
-            throw Self.notYet(Csi_V1_NodeUnstageVolumeRequest.rpcName)
+        try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodeUnstageVolumeResponse in
+            let staging = FilePath(request.stagingTargetPath)
+            do throws(VolumeError) {
+                try await volumes.plugin.detach(
+                    key: VolumeNames.key(forVolumeID: request.volumeID), at: staging, deadline: volumes.deadline)
+            } catch {
+                throw CSIError(error, context: "NodeUnstageVolume of \(request.volumeID) at \(staging)")
+            }
+            return Csi_V1_NodeUnstageVolumeResponse()
         }
     }
 
     package func nodePublishVolume(
         request: Csi_V1_NodePublishVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodePublishVolumeResponse {
-        try await log.run(request) { () throws(CSIError) -> Csi_V1_NodePublishVolumeResponse in
-            throw Self.notYet(Csi_V1_NodePublishVolumeRequest.rpcName)
+        try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodePublishVolumeResponse in
+            guard case .mount(let mount)? = request.volumeCapability.accessType else {
+                throw CSIError(
+                    .unimplemented,
+                    "NodePublishVolume: block access is not implemented in this krbd-csi build yet; use a Filesystem "
+                        + "volume mode")
+            }
+            let mode = request.volumeCapability.accessMode.mode
+            let readOnly = request.readonly || mode == .singleNodeReaderOnly || mode == .multiNodeReaderOnly
+            let target = FilePath(request.targetPath)
+            do throws(VolumeError) {
+                _ = try await volumes.plugin.setUp(
+                    key: VolumeNames.key(forVolumeID: request.volumeID), at: FilePath(request.stagingTargetPath),
+                    target: target, readOnly: readOnly, mountOptions: mount.mountFlags, deadline: volumes.deadline)
+            } catch {
+                throw CSIError(
+                    error, context: "NodePublishVolume of \(request.volumeID) at \(target)", inUse: .alreadyExists)
+            }
+            return Csi_V1_NodePublishVolumeResponse()
         }
     }
 
     package func nodeUnpublishVolume(
         request: Csi_V1_NodeUnpublishVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeUnpublishVolumeResponse {
-        try await log.run(request) { () throws(CSIError) -> Csi_V1_NodeUnpublishVolumeResponse in
-            throw Self.notYet(Csi_V1_NodeUnpublishVolumeRequest.rpcName)
+        try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodeUnpublishVolumeResponse in
+            let target = FilePath(request.targetPath)
+            do throws(VolumeError) {
+                try await volumes.plugin.tearDown(
+                    key: VolumeNames.key(forVolumeID: request.volumeID), target: target, deadline: volumes.deadline)
+            } catch {
+                throw CSIError(error, context: "NodeUnpublishVolume of \(request.volumeID) at \(target)")
+            }
+            return Csi_V1_NodeUnpublishVolumeResponse()
         }
     }
 
     package func nodeGetVolumeStats(
         request: Csi_V1_NodeGetVolumeStatsRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeGetVolumeStatsResponse {
-        try await log.run(request) { () throws(CSIError) -> Csi_V1_NodeGetVolumeStatsResponse in
-            throw Self.notYet(Csi_V1_NodeGetVolumeStatsRequest.rpcName)
+        try await log.run(request, quiet: true) { () async throws(CSIError) -> Csi_V1_NodeGetVolumeStatsResponse in
+            let path = FilePath(request.volumePath)
+            let key = VolumeNames.key(forVolumeID: request.volumeID)
+            let context = "NodeGetVolumeStats of \(request.volumeID) at \(path)"
+            let answer: VolumeStats
+            do throws(VolumeError) {
+                answer = try await volumes.plugin.stats(key: key, at: path)
+            } catch {
+                throw CSIError(error, context: context)
+            }
+            var response = Csi_V1_NodeGetVolumeStatsResponse()
+            var bytes = Csi_V1_VolumeUsage()
+            bytes.unit = .bytes
+            bytes.total = answer.usage.totalBytes
+            bytes.available = answer.usage.availableBytes
+            bytes.used = answer.usage.usedBytes
+            var inodes = Csi_V1_VolumeUsage()
+            inodes.unit = .inodes
+            inodes.total = answer.usage.totalInodes
+            inodes.available = answer.usage.availableInodes
+            inodes.used = answer.usage.usedInodes
+            response.usage = [bytes, inodes]
+            response.volumeCondition.abnormal = answer.condition.abnormal
+            response.volumeCondition.message = answer.condition.message
+            return response
         }
     }
 

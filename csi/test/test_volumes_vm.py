@@ -1,0 +1,313 @@
+"""krbd-csi on a real kernel: rbd.ko and a one-node Ceph cluster in the sandbox guest (scripts/sandbox).
+
+csi/test/vm.sh runs this inside the guest and sets:
+  CSI_BINARY   the krbd-csi executable (built on the host; the guest shares the host's root)
+  CSI_STUBS    csi_pb2.py and csi_pb2_grpc.py, generated from csi/csi.proto during the run
+  CSI_WORK     a scratch directory (kubelet's layout is made below it)
+and the sandbox's KRBD_TEST_* variables (monitor, admin key, pool, the blank images csi0..csi7).
+
+Each test starts its own server (a fresh socket and state directory); one test kills it with SIGKILL between stage
+and unstage and lets a restarted server finish from its journal.
+"""
+
+import concurrent.futures
+import ctypes
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+
+sys.path.insert(0, os.environ["CSI_STUBS"])
+import csi_pb2 as csi  # noqa: E402
+import csi_pb2_grpc as csi_grpc  # noqa: E402
+
+BINARY = os.environ["CSI_BINARY"]
+WORK = os.environ["CSI_WORK"]
+MON = os.environ["KRBD_TEST_MON"]
+KEY = os.environ["KRBD_TEST_KEY"]
+POOL = os.environ["KRBD_TEST_POOL"]
+IMAGES = os.environ["KRBD_TEST_CSI_IMAGES"].split()
+Mode = csi.VolumeCapability.AccessMode
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class Server:
+    """One krbd-csi process on its own socket; state survives restarts (same state directory)."""
+
+    def __init__(self, name):
+        self.dir = os.path.join(WORK, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.socket = os.path.join(self.dir, "csi.sock")
+        self.state = os.path.join(self.dir, "state")
+        self.log_path = os.path.join(self.dir, "server.log")
+        with open(os.path.join(self.dir, "config.json"), "w") as f:
+            f.write('[{"clusterID": "c1", "monitors": ["%s"]}]' % MON)
+        self.process = None
+        self.channel = None
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [BINARY, "--endpoint", "unix://" + self.socket, "--nodeid", "vm-node", "--cluster-config",
+             os.path.join(self.dir, "config.json"), "--state-dir", self.state, "--log-level", "debug"],
+            stderr=log, stdout=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError("krbd-csi exited: " + self.log())
+            if "serving CSI Identity and Node" in self.log():
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("krbd-csi did not come up: " + self.log())
+        self.channel = grpc.insecure_channel("unix://" + self.socket)
+        grpc.channel_ready_future(self.channel).result(timeout=30)
+        self.node = csi_grpc.NodeStub(self.channel)
+        return self
+
+    def kill(self):
+        self.channel.close()
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        self.channel.close()
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=60) == 0, self.log()[-3000:]
+
+    def log(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+
+@pytest.fixture
+def server(request):
+    s = Server(request.node.name.replace("[", "-").replace("]", "")).start()
+    yield s
+    if s.process.poll() is None:
+        s.stop()
+    log = s.log()
+    assert KEY not in log, "the cephx key reached the server's log"
+
+
+def capability(mode=Mode.SINGLE_NODE_WRITER, fs="ext4", flags=()):
+    cap = csi.VolumeCapability(access_mode=csi.VolumeCapability.AccessMode(mode=mode))
+    cap.mount.fs_type = fs
+    cap.mount.mount_flags.extend(flags)
+    return cap
+
+
+def paths(server, volume):
+    staging = os.path.join(server.dir, "kubelet/plugins/kubernetes.io/csi/rbd.krbd.dev", volume, "globalmount")
+    os.makedirs(staging, exist_ok=True)  # kubelet makes it before NodeStageVolume
+    return staging
+
+
+def target(server, pod, volume):
+    path = os.path.join(server.dir, "kubelet/pods", pod, "volumes/kubernetes.io~csi", volume, "mount")
+    os.makedirs(os.path.dirname(path), exist_ok=True)  # kubelet makes the parent, the plugin the path
+    return path
+
+
+def stage_request(volume, staging, image, mode=Mode.SINGLE_NODE_WRITER, fs="ext4", **context):
+    ctx = {"clusterID": "c1", "pool": POOL, "imageName": image}
+    ctx.update(context)
+    return csi.NodeStageVolumeRequest(
+        volume_id=volume, staging_target_path=staging, volume_capability=capability(mode, fs),
+        secrets={"userID": "admin", "userKey": KEY}, volume_context=ctx)
+
+
+def publish_request(volume, staging, path, readonly=False, mode=Mode.SINGLE_NODE_WRITER):
+    return csi.NodePublishVolumeRequest(
+        volume_id=volume, staging_target_path=staging, target_path=path, readonly=readonly,
+        volume_capability=capability(mode))
+
+
+def mounts():
+    """(target, major:minor, options) of every mount of this process's namespace."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            target_path = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
+            out.append((target_path, fields[2], fields[5]))
+    return out
+
+
+def mounted(path):
+    return any(m[0] == path for m in mounts())
+
+
+def mapped(image):
+    """The rbd device ids that map `POOL/image`."""
+    ids = []
+    base = "/sys/bus/rbd/devices"
+    for entry in os.listdir(base):
+        try:
+            with open(os.path.join(base, entry, "name")) as f:
+                name = f.read().strip()
+            with open(os.path.join(base, entry, "pool")) as f:
+                pool = f.read().strip()
+        except FileNotFoundError:
+            continue
+        if name == image and pool == POOL:
+            ids.append(entry)
+    return ids
+
+
+def error_of(call, request, timeout=120):
+    with pytest.raises(grpc.RpcError) as raised:
+        call(request, timeout=timeout)
+    return raised.value
+
+
+def unmount(path):
+    if LIBC.umount2(path.encode(), 0) != 0:
+        raise OSError(ctypes.get_errno(), "umount2 " + path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_stage_publish_unpublish_unstage(server):
+    volume, image = "pv-lifecycle", IMAGES[0]
+    staging = paths(server, volume)
+    for _ in range(2):  # a CO retries: the same answer, nothing done twice
+        server.node.NodeStageVolume(stage_request(volume, staging, image), timeout=300)
+    assert mounted(staging)
+    assert len(mapped(image)) == 1
+
+    rw, ro = target(server, "pod-a", volume), target(server, "pod-b", volume)
+    for _ in range(2):
+        server.node.NodePublishVolume(publish_request(volume, staging, rw), timeout=120)
+        server.node.NodePublishVolume(publish_request(volume, staging, ro, readonly=True), timeout=120)
+    with open(os.path.join(rw, "data"), "w") as f:
+        f.write("written through pod-a\n")
+    with open(os.path.join(ro, "data")) as f:
+        assert f.read() == "written through pod-a\n"
+    with pytest.raises(OSError) as raised:
+        open(os.path.join(ro, "other"), "w")
+    assert raised.value.errno == errno.EROFS
+    # Every mount of the volume carries nodev,nosuid; the read-only one is ro.
+    options = {m[0]: m[2].split(",") for m in mounts()}
+    for path in (staging, rw, ro):
+        assert "nodev" in options[path] and "nosuid" in options[path], (path, options[path])
+    assert "ro" in options[ro] and "rw" in options[rw]
+
+    stats = server.node.NodeGetVolumeStats(csi.NodeGetVolumeStatsRequest(volume_id=volume, volume_path=rw), timeout=60)
+    units = {u.unit: u for u in stats.usage}
+    assert units[csi.VolumeUsage.BYTES].total > 900 << 20  # a 1 GiB image
+    assert 0 < units[csi.VolumeUsage.BYTES].used < units[csi.VolumeUsage.BYTES].total
+    assert units[csi.VolumeUsage.INODES].total > 0
+    assert not stats.volume_condition.abnormal, stats.volume_condition.message
+
+    # Other arguments for a staged volume: ALREADY_EXISTS, and the volume stays as it was.
+    for other in (stage_request(volume, staging, image, mode=Mode.SINGLE_NODE_READER_ONLY),
+                  stage_request(volume, staging, image, fs="xfs")):
+        error = error_of(server.node.NodeStageVolume, other)
+        assert error.code() == grpc.StatusCode.ALREADY_EXISTS, error.details()
+    # Unstage while published: refused, nothing undone.
+    error = error_of(server.node.NodeUnstageVolume,
+                     csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert mounted(staging) and mounted(rw)
+
+    for _ in range(2):
+        for path in (rw, ro):
+            server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path),
+                                            timeout=120)
+    assert not os.path.exists(rw) and not os.path.exists(ro)
+    for _ in range(2):
+        server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                      timeout=120)
+    assert not mounted(staging)
+    assert mapped(image) == []
+
+    # Staged again: the filesystem and its data are kept (never formatted twice).
+    os.makedirs(staging, exist_ok=True)
+    server.node.NodeStageVolume(stage_request(volume, staging, image), timeout=300)
+    server.node.NodePublishVolume(publish_request(volume, staging, rw), timeout=120)
+    with open(os.path.join(rw, "data")) as f:
+        assert f.read() == "written through pod-a\n"
+    server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=rw), timeout=120)
+    server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                  timeout=120)
+    assert mapped(image) == []
+
+
+def test_a_static_volume_is_never_formatted(server):
+    volume, image = IMAGES[1], IMAGES[1]  # a static PV's volumeHandle is the image name
+    staging = paths(server, volume)
+    request = stage_request(volume, staging, image, staticVolume="true")
+    del request.volume_context["imageName"]
+    error = error_of(server.node.NodeStageVolume, request, timeout=300)
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert "never formatted" in error.details()
+    assert not mounted(staging)
+    assert mapped(image) == []
+
+
+def test_publish_after_a_reboot_is_refused_until_staged_again(server):
+    volume, image = "pv-reboot", IMAGES[2]
+    staging = paths(server, volume)
+    server.node.NodeStageVolume(stage_request(volume, staging, image), timeout=300)
+    # A reboot: the mount and the mapping are gone, kubelet's directory and our journal stay.
+    unmount(staging)
+    (device,) = mapped(image)
+    with open("/sys/bus/rbd/remove_single_major", "w") as f:
+        f.write(device)
+    path = target(server, "pod-r", volume)
+    error = error_of(server.node.NodePublishVolume, publish_request(volume, staging, path))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert not os.path.exists(path), "an empty staging directory was bound: data would go to the node's disk"
+    stats = server.node.NodeGetVolumeStats(
+        csi.NodeGetVolumeStatsRequest(volume_id=volume, volume_path=staging), timeout=60)
+    assert stats.volume_condition.abnormal
+    assert "gone" in stats.volume_condition.message
+    # kubelet stages again after the reboot: the volume comes back with a new mapping.
+    server.node.NodeStageVolume(stage_request(volume, staging, image), timeout=300)
+    server.node.NodePublishVolume(publish_request(volume, staging, path), timeout=120)
+    assert mounted(path)
+    server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path), timeout=120)
+    server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                  timeout=120)
+    assert mapped(image) == []
+
+
+def test_a_killed_plugin_is_finished_by_its_successor(server):
+    volume, image = "pv-killed", IMAGES[3]
+    staging = paths(server, volume)
+    server.node.NodeStageVolume(stage_request(volume, staging, image), timeout=300)
+    server.kill()
+    server.start()  # same socket, same state directory
+    server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                  timeout=120)
+    assert not mounted(staging)
+    assert mapped(image) == []
+
+
+def test_concurrent_stages(server):
+    # Three volumes at once, and four stages of one volume at once: every call OK, one mapping per image.
+    volumes = [("pv-c%d" % i, IMAGES[4 + i]) for i in range(3)]
+    requests = [stage_request(v, paths(server, v), image) for v, image in volumes]
+    same = stage_request("pv-c0", paths(server, "pv-c0"), IMAGES[4])
+    with concurrent.futures.ThreadPoolExecutor(max_workers=7) as pool:
+        futures = [pool.submit(server.node.NodeStageVolume, r, timeout=600) for r in requests + [same] * 4]
+        for future in futures:
+            future.result()
+    for v, image in volumes:
+        assert len(mapped(image)) == 1, image
+        assert mounted(paths(server, v))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(server.node.NodeUnstageVolume,
+                               csi.NodeUnstageVolumeRequest(volume_id=v, staging_target_path=paths(server, v)),
+                               timeout=300) for v, _ in volumes]
+        for future in futures:
+            future.result()
+    for _, image in volumes:
+        assert mapped(image) == []
