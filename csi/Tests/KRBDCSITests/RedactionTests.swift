@@ -46,4 +46,18 @@ import Testing
         let capability = Fixtures.capability(mount: false)
         #expect(Redaction.capability(capability) == capability)
     }
+
+    @Test func mapOptionsLoseSecretValuesOnly() {
+        let context = [
+            "mapOptions": "krbd:queue_depth=128,secret=\(Self.key);nbd:key=\(Self.key)", "pool": "rbd",
+            "unmapOptions": "key=abc,force",
+        ]
+        let redacted = Redaction.context(context)
+        #expect(redacted["mapOptions"] == "krbd:queue_depth=128,secret=<redacted>;nbd:key=<redacted>")
+        #expect(redacted["unmapOptions"] == "key=<redacted>,force")
+        #expect(redacted["pool"] == "rbd")
+        var stage = Fixtures.stage
+        stage.volumeContext["mapOptions"] = "secret=" + Self.key
+        #expect(!stage.logDescription.contains(Self.key))
+    }
 }

@@ -14,6 +14,7 @@ extension Csi_V1_NodeStageVolumeRequest: CSIRequest {
     package func redacted() -> Self {
         var copy = self
         copy.secrets = Redaction.secrets(secrets)
+        copy.volumeContext = Redaction.context(volumeContext)
         if hasVolumeCapability { copy.volumeCapability = Redaction.capability(volumeCapability) }
         return copy
     }
@@ -55,6 +56,7 @@ extension Csi_V1_NodePublishVolumeRequest: CSIRequest {
     package func redacted() -> Self {
         var copy = self
         copy.secrets = Redaction.secrets(secrets)
+        copy.volumeContext = Redaction.context(volumeContext)
         if hasVolumeCapability { copy.volumeCapability = Redaction.capability(volumeCapability) }
         return copy
     }
