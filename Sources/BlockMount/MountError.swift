@@ -48,6 +48,9 @@ public struct MountError: Error, Sendable, CustomStringConvertible {
         public static let ownershipFailed = Code(rawValue: "ownershipFailed")
         /// A directory could not be created or removed.
         public static let directoryFailed = Code(rawValue: "directoryFailed")
+        /// The resize tool (resize2fs, xfs_growfs) failed or is missing, or the filesystem
+        /// type cannot be grown online.
+        public static let resizeFailed = Code(rawValue: "resizeFailed")
     }
 
     /// What keeps a mount busy.

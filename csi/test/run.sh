@@ -57,6 +57,7 @@ node_id=test-node-1
 driver=rbd.krbd.dev
 "$binary" --endpoint "unix://$socket" --nodeid "$node_id" --drivername "$driver" \
   --cluster-config "$tmp/config.json" --state-dir "$tmp/state" --sysfs "$tmp/sys" --log-level debug \
+  --metrics-address 127.0.0.1:0 \
   2>"$tmp/server.log" &
 server_pid=$!
 

@@ -10,6 +10,8 @@ csi/test/run.sh starts the server and sets:
 
 import concurrent.futures
 import os
+import re
+import urllib.request
 import sys
 import threading
 import time
@@ -250,6 +252,13 @@ def test_publish_onto_an_empty_staging_directory_is_refused(node, attempt):
 
 
 @pytest.mark.parametrize("attempt", TWICE)
+def test_expand_of_a_volume_not_staged_is_failed_precondition(node, attempt):
+    error = call_error(node, "NodeExpandVolume", expand())
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert "stage it before expanding it" in error.details()
+
+
+@pytest.mark.parametrize("attempt", TWICE)
 def test_stats_of_a_volume_not_staged_is_not_found(node, attempt):
     error = call_error(node, "NodeGetVolumeStats", stats())
     assert error.code() == grpc.StatusCode.NOT_FOUND, error.details()
@@ -367,3 +376,36 @@ def call_error_plain(node, request):
     except grpc.RpcError as error:
         return error.code()
     return grpc.StatusCode.OK
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Metrics (--metrics-address 127.0.0.1:0: the port is in the server's log)
+
+
+def metrics_text():
+    with open(os.environ["CSI_SERVER_LOG"], encoding="utf-8", errors="replace") as f:
+        match = re.search(r"address=\S*:(\d+) path=/metrics", f.read())
+    assert match, "no 'serving metrics' line in the server's log"
+    with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % match.group(1), timeout=10) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        return response.read().decode()
+
+
+def test_metrics_count_rpcs_by_method_and_code(node):
+    node.NodeGetInfo(csi.NodeGetInfoRequest(), timeout=10)
+    call_error(node, "NodeStageVolume", staged(clusterID="elsewhere"))
+    text = metrics_text()
+    assert re.search(r'krbd_csi_rpc_duration_seconds_count\{[^}]*method="NodeGetInfo"[^}]*\} [1-9]', text) or \
+        re.search(r'krbd_csi_rpc_duration_seconds_count\{[^}]*code="OK"[^}]*method="NodeGetInfo"[^}]*\} [1-9]', text), \
+        text[:3000]
+    assert 'code="FAILED_PRECONDITION"' in text
+    assert SECRET not in text and "csi-rbd-node" not in text and VOLUME not in text
+
+
+def test_metrics_serves_only_metrics():
+    with open(os.environ["CSI_SERVER_LOG"], encoding="utf-8", errors="replace") as f:
+        port = re.search(r"address=\S*:(\d+) path=/metrics", f.read()).group(1)
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen("http://127.0.0.1:%s/" % port, timeout=10)
+    assert raised.value.code == 404

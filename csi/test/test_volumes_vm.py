@@ -4,7 +4,7 @@ csi/test/vm.sh runs this inside the guest and sets:
   CSI_BINARY   the krbd-csi executable (built on the host; the guest shares the host's root)
   CSI_STUBS    csi_pb2.py and csi_pb2_grpc.py, generated from csi/csi.proto during the run
   CSI_WORK     a scratch directory (kubelet's layout is made below it)
-and the sandbox's KRBD_TEST_* variables (monitor, admin key, pool, the blank images csi0..csi7).
+and the sandbox's KRBD_TEST_* variables (monitor, admin key, pool, the blank images csi0..csi9).
 
 Each test starts its own server (a fresh socket and state directory); one test kills it with SIGKILL between stage
 and unstage and lets a restarted server finish from its journal.
@@ -288,6 +288,39 @@ def test_a_killed_plugin_is_finished_by_its_successor(server):
     server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
                                   timeout=120)
     assert not mounted(staging)
+    assert mapped(image) == []
+
+
+def rbd(*args):
+    """The rbd CLI as a test fixture (never used by krbd-csi), with the sandbox's admin keyring."""
+    subprocess.run(["rbd", "-c", os.environ["KRBD_TEST_CEPH_CONF"], "--keyring", os.environ["KRBD_TEST_KEYRING"],
+                    *args], check=True, timeout=120, capture_output=True)
+
+
+@pytest.mark.parametrize("fs,image", [("ext4", IMAGES[8]), ("xfs", IMAGES[9])])
+def test_expand_after_the_image_grew(server, fs, image):
+    volume = "pv-expand-" + fs
+    staging = paths(server, volume)
+    server.node.NodeStageVolume(stage_request(volume, staging, image, fs=fs), timeout=300)
+    path = target(server, "pod-e", volume)
+    server.node.NodePublishVolume(publish_request(volume, staging, path), timeout=120)
+    before = os.statvfs(path)
+    rbd("resize", "--size", "2048", "%s/%s" % (POOL, image))
+    request = csi.NodeExpandVolumeRequest(volume_id=volume, volume_path=path, staging_target_path=staging,
+                                          capacity_range=csi.CapacityRange(required_bytes=2 << 30))
+    for _ in range(2):  # the second finds nothing to do: OK
+        response = server.node.NodeExpandVolume(request, timeout=120)
+        assert response.capacity_bytes == 2 << 30
+    after = os.statvfs(path)
+    assert after.f_blocks * after.f_frsize > 1.8 * (before.f_blocks * before.f_frsize), (before, after)
+    # More than the image holds: refused after the wait, naming the sizes.
+    request.capacity_range.required_bytes = 3 << 30
+    error = error_of(server.node.NodeExpandVolume, request)
+    assert error.code() != grpc.StatusCode.OK
+    assert "less than" in error.details()
+    server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path), timeout=120)
+    server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                  timeout=120)
     assert mapped(image) == []
 
 

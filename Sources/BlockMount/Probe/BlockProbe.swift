@@ -137,6 +137,20 @@ public struct BlockProbe: Sendable {
         }
     }
 
+    /// The size in bytes of a block device (BLKGETSIZE64: what the kernel sees now, a resize of
+    /// the image included) or of an image file.
+    /// - Throws: `MountError` `.probeFailed`, `.notBlockDevice`.
+    /// - Touches: open(2), fstat(2), ioctl(BLKGETSIZE64).
+    public static func size(of device: FilePath) throws(MountError) -> UInt64 {
+        let fd = system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            throw MountError(.probeFailed, "cannot open \(device) to read its size", path: device,
+                             cause: SyscallError("open", path: device, errno: .current))
+        }
+        defer { _ = system_close(fd) }
+        return try deviceSize(fd, device).0
+    }
+
     /// The size of the open device or file, and whether it is a block device.
     private static func deviceSize(_ fd: CInt, _ device: FilePath) throws(MountError) -> (UInt64, Bool) {
         var st = stat()

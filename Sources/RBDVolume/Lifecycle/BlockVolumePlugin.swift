@@ -9,7 +9,7 @@ import SystemPackage
 #endif
 
 /// What `attach` did.
-public struct AttachResult: Sendable {
+public struct AttachResult: Sendable, Codable, Equatable {
     /// The volume's global directory name.
     public var key: String
     /// Where the volume is mounted once per node.
@@ -29,7 +29,7 @@ public struct AttachResult: Sendable {
 }
 
 /// What `setUp` did.
-public struct SetUpResult: Sendable {
+public struct SetUpResult: Sendable, Codable, Equatable {
     /// The workload's volume path.
     public var path: FilePath
     /// `false` when the workload path was set up already.
@@ -41,7 +41,7 @@ public struct SetUpResult: Sendable {
 }
 
 /// The state of one journaled volume next to what the node really has.
-public struct VolumeStatus: Sendable {
+public struct VolumeStatus: Sendable, Codable, Equatable {
     /// The journal's record.
     public var key: String
     /// The phase the journal recorded.

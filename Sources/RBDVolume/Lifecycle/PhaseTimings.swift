@@ -2,9 +2,9 @@ import LinuxSystem
 
 /// How long each phase of one operation took (map, probe, mkfs, mount, bind, chown, unmount,
 /// unmap, …), in the order they ran.
-public struct PhaseTimings: Sendable, CustomStringConvertible {
+public struct PhaseTimings: Sendable, Codable, Equatable, CustomStringConvertible {
     /// One measured phase.
-    public struct Phase: Sendable {
+    public struct Phase: Sendable, Codable, Equatable {
         /// The phase's name (`map`, `probe`, `mkfs`, `mount`, `bind`, `chown`, `unmount`, `unmap`, …).
         public var name: String
         /// How long it took.

@@ -29,7 +29,7 @@ struct KRBDCSICommand: AsyncParsableCommand {
     @Option(help: "Where per-volume state is kept (default: /var/lib/kubelet/plugins/<drivername>).")
     var stateDir: String?
 
-    @Option(help: "Accepted for ceph-csi compatibility; no metrics are served yet.")
+    @Option(help: "Serve Prometheus metrics at http://<address>/metrics (host:port or :port; default: not served).")
     var metricsAddress: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -54,10 +54,6 @@ struct KRBDCSICommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         do {
             let server = try PluginServer(options: options(), logger: logger)
-            if let metricsAddress {
-                logger.notice(
-                    "--metrics-address is accepted but not served yet", metadata: ["address": "\(metricsAddress)"])
-            }
             try await server.run()
         } catch {
             // One line on stderr and a stable exit code: 2 for a bad flag or file, 1 for a failure while serving.
@@ -77,6 +73,7 @@ struct KRBDCSICommand: AsyncParsableCommand {
             clusters: ClusterConfig.load(path: clusterConfig),
             stateDirectory: stateDir ?? PluginOptions.defaultStateDirectory(driverName: drivername))
         options.sysfs = sysfs
+        options.metricsAddress = metricsAddress
         options.modulesRoot = modulesRoot
         return options
     }

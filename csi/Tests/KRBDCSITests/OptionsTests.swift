@@ -37,3 +37,14 @@ import Testing
             PluginOptions.defaultStateDirectory(driverName: "rbd.krbd.dev") == "/var/lib/kubelet/plugins/rbd.krbd.dev")
     }
 }
+
+@Suite struct MetricsAddressTests {
+    @Test func addresses() throws {
+        #expect(try MetricsServer.parse(":9095") == ("0.0.0.0", 9095))
+        #expect(try MetricsServer.parse("127.0.0.1:0") == ("127.0.0.1", 0))
+        #expect(try MetricsServer.parse("[::1]:8080") == ("::1", 8080))
+        for bad in ["9095", "host:", "host:70000", "host:x"] {
+            #expect(throws: CSIError.self) { try MetricsServer.parse(bad) }
+        }
+    }
+}

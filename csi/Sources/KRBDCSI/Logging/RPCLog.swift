@@ -40,6 +40,7 @@ package struct RPCLog: Sendable {
             outcome = .failure(RPCError(code: .internalError, message: "\(Request.rpcName): \(error)"))
         }
         let elapsed = ContinuousClock.now - start
+        PluginMetrics.rpc(method: Request.rpcName, code: Self.codeName(outcome), duration: elapsed)
         var metadata: Logger.Metadata = [
             "method": .string(Request.rpcName),
             "code": .string(Self.codeName(outcome)),

@@ -100,9 +100,13 @@ package struct VolumeRequest: Sendable {
         let source = RBDVolumeSource(
             image: image, monitors: cluster.monitors, credentials: credentials, options: options,
             fencing: .exclusiveLock)
-        var spec = VolumeSpec(
-            name: "csi", source: source, fsType: mount.fsType.isEmpty ? "ext4" : mount.fsType, readOnly: readOnly,
-            mountOptions: mount.mountFlags)
+        let fsType = mount.fsType.isEmpty ? "ext4" : mount.fsType
+        var flags = mount.mountFlags
+        // As ceph-csi: a clone or snapshot of an xfs volume has its parent's UUID, which xfs refuses to mount twice.
+        if fsType == "xfs", !flags.contains(where: { $0.split(separator: ",").contains("nouuid") }) {
+            flags.append("nouuid")
+        }
+        var spec = VolumeSpec(name: "csi", source: source, fsType: fsType, readOnly: readOnly, mountOptions: flags)
         spec.formatOptions = value("mkfsOptions").map { $0.split(whereSeparator: \.isWhitespace).map(String.init) } ?? []
         spec.mayFormat = !isStatic
         self.key = VolumeNames.key(forVolumeID: request.volumeID)

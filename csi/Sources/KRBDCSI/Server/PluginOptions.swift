@@ -19,6 +19,8 @@ public struct PluginOptions: Sendable {
     public var sysfs: String = "/sys"
     /// Where kernel modules live (`/lib/modules`), to tell whether the rbd module can be loaded.
     public var modulesRoot: String = "/lib/modules"
+    /// Where to serve Prometheus metrics (`host:port`, `:port`); `nil`: not served.
+    public var metricsAddress: String?
     /// How long in-flight RPCs may run after SIGTERM before the plugin exits anyway.
     public var shutdownGrace: Duration = .seconds(10)
 

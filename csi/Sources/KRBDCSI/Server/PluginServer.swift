@@ -6,6 +6,8 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import KRBD
 import Logging
+import Metrics
+import Prometheus
 import SystemPackage
 
 #if canImport(Glibc)
@@ -53,6 +55,14 @@ public struct PluginServer: Sendable {
         if let problem = readiness.problem() {
             // Serve anyway: Probe reports it, and the CO's liveness probe decides (a crash loop would hide why).
             logger.warning("Probe will fail until this is fixed", metadata: ["problem": .string(problem)])
+        }
+        if let address = options.metricsAddress {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            let channel = try await MetricsServer(registry: registry, address: address).start()
+            logger.info(
+                "serving metrics",
+                metadata: ["address": .string(channel.localAddress.map { "\($0)" } ?? address), "path": "/metrics"])
         }
         let bus = RBDBus(sysfs: FilePath(options.sysfs))
         let volumes = try NodeVolumes(stateDirectory: options.stateDirectory, bus: bus, logger: logger)

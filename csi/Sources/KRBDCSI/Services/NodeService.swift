@@ -1,6 +1,7 @@
 // The CSI Node service: NodeStage/Unstage (map, format only a blank device, mount at the staging path),
 // NodePublish/Unpublish (bind into the target path), NodeGetVolumeStats, through RBDVolume's async lifecycle;
-// NodeGetInfo and NodeGetCapabilities. Block access and NodeExpandVolume answer UNIMPLEMENTED (not built yet).
+// NodeExpandVolume (the kernel's new size, then resize2fs / xfs_growfs online); NodeGetInfo and
+// NodeGetCapabilities. Block access answers UNIMPLEMENTED (not built yet).
 import CSI
 import GRPCCore
 import RBDVolume
@@ -54,6 +55,8 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
                     "\(context): the volume is staged with a \(staged) filesystem, not \(volume.spec.fsType); "
                         + "unstage it before staging it otherwise")
             }
+            PluginMetrics.phases(result.timings, operation: "stage")
+            PluginMetrics.stagedVolumes(volumes.plugin.journal.keys().count)
             if let mismatch = result.fsTypeMismatch {
                 log.logger.warning("\(mismatch)", metadata: ["volume_id": .string(request.volumeID)])
             }
@@ -67,11 +70,13 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodeUnstageVolumeResponse in
             let staging = FilePath(request.stagingTargetPath)
             do throws(VolumeError) {
-                try await volumes.plugin.detach(
+                let timings = try await volumes.plugin.detach(
                     key: VolumeNames.key(forVolumeID: request.volumeID), at: staging, deadline: volumes.deadline)
+                PluginMetrics.phases(timings, operation: "unstage")
             } catch {
                 throw CSIError(error, context: "NodeUnstageVolume of \(request.volumeID) at \(staging)")
             }
+            PluginMetrics.stagedVolumes(volumes.plugin.journal.keys().count)
             return Csi_V1_NodeUnstageVolumeResponse()
         }
     }
@@ -90,9 +95,10 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             let readOnly = request.readonly || mode == .singleNodeReaderOnly || mode == .multiNodeReaderOnly
             let target = FilePath(request.targetPath)
             do throws(VolumeError) {
-                _ = try await volumes.plugin.setUp(
+                let result = try await volumes.plugin.setUp(
                     key: VolumeNames.key(forVolumeID: request.volumeID), at: FilePath(request.stagingTargetPath),
                     target: target, readOnly: readOnly, mountOptions: mount.mountFlags, deadline: volumes.deadline)
+                PluginMetrics.phases(result.timings, operation: "publish")
             } catch {
                 throw CSIError(
                     error, context: "NodePublishVolume of \(request.volumeID) at \(target)", inUse: .alreadyExists)
@@ -107,8 +113,9 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodeUnpublishVolumeResponse in
             let target = FilePath(request.targetPath)
             do throws(VolumeError) {
-                try await volumes.plugin.tearDown(
+                let timings = try await volumes.plugin.tearDown(
                     key: VolumeNames.key(forVolumeID: request.volumeID), target: target, deadline: volumes.deadline)
+                PluginMetrics.phases(timings, operation: "unpublish")
             } catch {
                 throw CSIError(error, context: "NodeUnpublishVolume of \(request.volumeID) at \(target)")
             }
@@ -150,8 +157,24 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     package func nodeExpandVolume(
         request: Csi_V1_NodeExpandVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeExpandVolumeResponse {
-        try await log.run(request) { () throws(CSIError) -> Csi_V1_NodeExpandVolumeResponse in
-            throw Self.notYet(Csi_V1_NodeExpandVolumeRequest.rpcName)
+        try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodeExpandVolumeResponse in
+            if case .block? = request.volumeCapability.accessType {
+                throw CSIError(
+                    .unimplemented, "NodeExpandVolume: block access is not implemented in this krbd-csi build yet")
+            }
+            let required = UInt64(max(0, request.capacityRange.requiredBytes))
+            let result: ExpandResult
+            do throws(VolumeError) {
+                result = try await volumes.plugin.expand(
+                    key: VolumeNames.key(forVolumeID: request.volumeID), requiredBytes: required,
+                    deadline: volumes.deadline)
+            } catch {
+                throw CSIError(error, context: "NodeExpandVolume of \(request.volumeID) at \(request.volumePath)")
+            }
+            PluginMetrics.phases(result.timings, operation: "expand")
+            var response = Csi_V1_NodeExpandVolumeResponse()
+            response.capacityBytes = Int64(clamping: result.deviceBytes)
+            return response
         }
     }
 
@@ -184,14 +207,5 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         response.nodeID = nodeID
         response.maxVolumesPerNode = maxVolumesPerNode
         return response
-    }
-
-    /// UNIMPLEMENTED for an RPC whose arguments passed the checks but whose work is not wired in yet.
-    package static func notYet(_ rpc: String) -> CSIError {
-        CSIError(
-            .unimplemented,
-            "\(rpc) is not implemented yet: this krbd-csi build is the foundation (Identity, NodeGetInfo, "
-                + "argument checks); the volume work through swift-krbd is being wired in (issue 14)"
-        )
     }
 }
