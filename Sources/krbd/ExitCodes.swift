@@ -12,10 +12,10 @@
 //  22  keyringUnavailable           41 alreadyMapped
 //  64  usage error (argument parser) 42 identityMismatch
 //                                   43 deviceNodeMissing
-//  50-57 volume lifecycle (invalidArgument, notAttached, inUse, lockTimeout, journal, noPlugin,
-//        pluginInitFailed, io); 70-79 mount layer (partitioned, unknownData, readOnlyBlank,
-//        formatFailed, mountFailed, busy, bindVerificationFailed, corruptedMount, probeFailed,
-//        ownershipFailed). A lifecycle error caused by a map keeps the map's code.
+//  50-59 volume lifecycle (invalidArgument, notAttached, inUse, lockTimeout, journal, noPlugin,
+//        pluginInitFailed, io, refusedFormat, notFound); 70-80 mount layer (partitioned, unknownData,
+//        readOnlyBlank, formatFailed, mountFailed, busy, bindVerificationFailed, corruptedMount,
+//        probeFailed, ownershipFailed, resizeFailed). A lifecycle error caused by a map keeps the map's code.
 import ArgumentParser
 import BlockMount
 import KRBD
@@ -53,13 +53,14 @@ enum ExitCodes {
     /// Volume lifecycle errors (50-59); a map or mount failure inside keeps its own code.
     static let volumeCodes: [(VolumeError.Code, Int32)] = [
         (.invalidArgument, 50), (.notAttached, 51), (.inUse, 52), (.lockTimeout, 53), (.journal, 54),
-        (.noPlugin, 55), (.pluginInitFailed, 56), (.io, 57),
+        (.noPlugin, 55), (.pluginInitFailed, 56), (.io, 57), (.refusedFormat, 58), (.notFound, 59),
     ]
 
-    /// Mount layer errors (70-79; 64 is the argument parser's usage error).
+    /// Mount layer errors (70-80; 64 is the argument parser's usage error).
     static let mountCodes: [(MountError.Code, Int32)] = [
         (.partitioned, 70), (.unknownData, 71), (.readOnlyBlank, 72), (.formatFailed, 73), (.mountFailed, 74),
         (.busy, 75), (.bindVerificationFailed, 76), (.corruptedMount, 77), (.probeFailed, 78), (.ownershipFailed, 79),
+        (.resizeFailed, 80),
     ]
 
     static func report(_ error: VolumeError) -> ExitCode {

@@ -29,6 +29,8 @@ struct Krbd: AsyncParsableCommand {
             TearDownCommand.self,
             DetachCommand.self,
             StatusCommand.self,
+            ExpandCommand.self,
+            StatsCommand.self,
         ]
     )
 

@@ -297,15 +297,14 @@ def rbd(*args):
                     *args], check=True, timeout=120, capture_output=True)
 
 
-@pytest.mark.parametrize("fs,image", [("ext4", IMAGES[8]), ("xfs", IMAGES[9])])
-def test_expand_after_the_image_grew(server, fs, image):
-    volume = "pv-expand-" + fs
-    staging = paths(server, volume)
-    server.node.NodeStageVolume(stage_request(volume, staging, image, fs=fs), timeout=300)
-    path = target(server, "pod-e", volume)
-    server.node.NodePublishVolume(publish_request(volume, staging, path), timeout=120)
-    before = os.statvfs(path)
-    rbd("resize", "--size", "2048", "%s/%s" % (POOL, image))
+def rbd_fails(*args):
+    result = subprocess.run(["rbd", "-c", os.environ["KRBD_TEST_CEPH_CONF"], "--keyring",
+                             os.environ["KRBD_TEST_KEYRING"], *args], timeout=120, capture_output=True, text=True)
+    assert result.returncode != 0, "rbd %s succeeded" % " ".join(args)
+    return result.stderr
+
+
+def expand_and_check(server, volume, staging, path, before):
     request = csi.NodeExpandVolumeRequest(volume_id=volume, volume_path=path, staging_target_path=staging,
                                           capacity_range=csi.CapacityRange(required_bytes=2 << 30))
     for _ in range(2):  # the second finds nothing to do: OK
@@ -318,6 +317,47 @@ def test_expand_after_the_image_grew(server, fs, image):
     error = error_of(server.node.NodeExpandVolume, request)
     assert error.code() != grpc.StatusCode.OK
     assert "less than" in error.details()
+
+
+def test_expand_online_without_fencing(server):
+    # fencing "none": the mapping hands the exclusive lock over on request, so `rbd resize` (what ceph-csi's
+    # ControllerExpandVolume does) runs while the volume is staged, and the kernel sees the new size by itself.
+    volume, image = "pv-expand-online", IMAGES[8]
+    staging = paths(server, volume)
+    server.node.NodeStageVolume(stage_request(volume, staging, image, fencing="none"), timeout=300)
+    path = target(server, "pod-e", volume)
+    server.node.NodePublishVolume(publish_request(volume, staging, path), timeout=120)
+    before = os.statvfs(path)
+    rbd("resize", "--size", "2048", "%s/%s" % (POOL, image))
+    expand_and_check(server, volume, staging, path, before)
+    server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path), timeout=120)
+    server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                  timeout=120)
+    assert mapped(image) == []
+
+
+def test_expand_of_a_fenced_xfs_volume_is_offline(server):
+    # The default fence holds the image's exclusive lock: another client's resize is refused while staged (the
+    # trade-off the README states); unstaged, resized, staged again, NodeExpandVolume grows xfs online.
+    volume, image = "pv-expand-xfs", IMAGES[9]
+    staging = paths(server, volume)
+    stage = stage_request(volume, staging, image, fs="xfs")
+    server.node.NodeStageVolume(stage, timeout=300)
+    path = target(server, "pod-x", volume)
+    server.node.NodePublishVolume(publish_request(volume, staging, path), timeout=120)
+    before = os.statvfs(path)
+    rbd_fails("resize", "--size", "2048", "%s/%s" % (POOL, image))
+    server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path), timeout=120)
+    server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                  timeout=120)
+    rbd("resize", "--size", "2048", "%s/%s" % (POOL, image))
+    os.makedirs(staging, exist_ok=True)
+    server.node.NodeStageVolume(stage, timeout=300)
+    server.node.NodePublishVolume(publish_request(volume, staging, path), timeout=120)
+    expand_and_check(server, volume, staging, path, before)
+    with open("/proc/self/mountinfo") as f:
+        lines = [line for line in f if (" %s " % staging) in line]
+    assert lines and "nouuid" in lines[-1].split(" - ")[1], lines  # as ceph-csi mounts xfs
     server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path), timeout=120)
     server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
                                   timeout=120)

@@ -266,4 +266,31 @@ import Testing
         let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: image.string)).readData(ofLength: 1 << 20)
         #expect(head.allSatisfy { $0 == 0 })
     }
+
+    /// expand after the device grew (a loop device re-read with `losetup -c`, as rbd re-reads a
+    /// resized image's header): xfs_growfs online; a second expand finds nothing to do; a size
+    /// the device does not have is refused after the wait, naming both sizes. (xfs here: growing a
+    /// mounted ext4 needs CAP_SYS_RESOURCE, which this host's root lacks; the VM tier grows ext4.)
+    @Test func expandGrowsTheFilesystemOnline() throws {
+        let big = try sparseFile(dir("xfs.img"), mebibytes: 320)  // mkfs.xfs wants 300 MiB at least
+        var spec = VolumeSpec(name: "csi", source: LoopVolumeSource(imageFile: big), fsType: "xfs")
+        spec.mountOptions = ["nouuid"]
+        let attached = try plugin.attach(spec, key: key, at: staging)
+        let before = try plugin.usage(at: staging).totalBytes
+        #expect(truncate(big.string, 512 << 20) == 0)
+        _ = try sh("losetup -c '\(attached.devicePath)'")
+        let grown = try plugin.expand(key: key, requiredBytes: 512 << 20)
+        #expect(grown.deviceBytes == 512 << 20)
+        #expect(grown.filesystemBytes > before * 3 / 2, "\(before) → \(grown.filesystemBytes)")
+        #expect(grown.timings.phases.map(\.name) == ["size", "resize"])
+        #expect(try plugin.expand(key: key).filesystemBytes == grown.filesystemBytes)
+        do {
+            try plugin.expand(key: key, requiredBytes: 1 << 30, sizeWait: .milliseconds(200))
+            Issue.record("expanded past the device")
+        } catch {
+            #expect(error.code == .device && error.message.contains("less than"))
+        }
+        try plugin.detach(key: key, at: staging)
+        #expect(try sh("losetup -j '\(big)'").isEmpty)
+    }
 }

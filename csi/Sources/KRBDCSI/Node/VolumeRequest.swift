@@ -97,9 +97,22 @@ package struct VolumeRequest: Sendable {
 
         let mode = request.volumeCapability.accessMode.mode
         let readOnly = mode == .singleNodeReaderOnly || mode == .multiNodeReaderOnly
+        // krbd-csi's own key: the kernel's exclusive lock, held for the mapping's life, keeps a second node from
+        // writing the image, and also keeps a provisioner's `rbd resize` out while the volume is staged (EROFS):
+        // "none" trades the fence for online expansion.
+        let fencing: Fencing
+        if let text = value("fencing") {
+            guard let chosen = Fencing(rawValue: text) else {
+                throw CSIError(
+                    .invalidArgument,
+                    "\(rpc): volume_context fencing \"\(text)\": use exclusiveLock, requireExclusiveLock or none")
+            }
+            fencing = chosen
+        } else {
+            fencing = .exclusiveLock
+        }
         let source = RBDVolumeSource(
-            image: image, monitors: cluster.monitors, credentials: credentials, options: options,
-            fencing: .exclusiveLock)
+            image: image, monitors: cluster.monitors, credentials: credentials, options: options, fencing: fencing)
         let fsType = mount.fsType.isEmpty ? "ext4" : mount.fsType
         var flags = mount.mountFlags
         // As ceph-csi: a clone or snapshot of an xfs volume has its parent's UUID, which xfs refuses to mount twice.
