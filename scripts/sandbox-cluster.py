@@ -36,7 +36,7 @@ VOLUMES = ["vol%d" % i for i in range(4)] + ["demo"]
 # Blank images for the hardening tests (issue 11: adoption, credentials, rollback, udev, mkfs kill).
 HARDENING = ["hard%d" % i for i in range(6)]
 # Blank images for krbd-csi's VM tests (csi/test/test_volumes_vm.py).
-CSI_IMAGES = ["csi%d" % i for i in range(10)]
+CSI_IMAGES = ["csi%d" % i for i in range(26)]
 SECOND_USER = "krbdtest"
 
 T0 = time.monotonic()

@@ -4,7 +4,7 @@ csi/test/vm.sh runs this inside the guest and sets:
   CSI_BINARY   the krbd-csi executable (built on the host; the guest shares the host's root)
   CSI_STUBS    csi_pb2.py and csi_pb2_grpc.py, generated from csi/csi.proto during the run
   CSI_WORK     a scratch directory (kubelet's layout is made below it)
-and the sandbox's KRBD_TEST_* variables (monitor, admin key, pool, the blank images csi0..csi9).
+and the sandbox's KRBD_TEST_* variables (monitor, admin key, pool, the blank images csi0..csi25).
 
 Each test starts its own server (a fresh socket and state directory); one test kills it with SIGKILL between stage
 and unstage and lets a restarted server finish from its journal.
@@ -364,23 +364,39 @@ def test_expand_of_a_fenced_xfs_volume_is_offline(server):
     assert mapped(image) == []
 
 
-def test_concurrent_stages(server):
-    # Three volumes at once, and four stages of one volume at once: every call OK, one mapping per image.
-    volumes = [("pv-c%d" % i, IMAGES[4 + i]) for i in range(3)]
-    requests = [stage_request(v, paths(server, v), image) for v, image in volumes]
-    same = stage_request("pv-c0", paths(server, "pv-c0"), IMAGES[4])
-    with concurrent.futures.ThreadPoolExecutor(max_workers=7) as pool:
-        futures = [pool.submit(server.node.NodeStageVolume, r, timeout=600) for r in requests + [same] * 4]
-        for future in futures:
+def test_concurrent_stages_and_publishes(server):
+    # 16 volumes staged and published at once, while 8 more stages of the first one arrive at once: every call
+    # OK (calls on one volume wait their turn instead of ABORTED), one mapping per image, every publish bound.
+    volumes = [("pv-c%02d" % i, IMAGES[10 + i]) for i in range(16)]
+
+    def stage_and_publish(volume, image):
+        staging = paths(server, volume)
+        server.node.NodeStageVolume(stage_request(volume, staging, image), timeout=900)
+        path = target(server, "pod-" + volume, volume)
+        server.node.NodePublishVolume(publish_request(volume, staging, path), timeout=300)
+        return path
+
+    first_volume, first_image = volumes[0]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+        publishes = [pool.submit(stage_and_publish, v, image) for v, image in volumes]
+        same = [pool.submit(server.node.NodeStageVolume,
+                            stage_request(first_volume, paths(server, first_volume), first_image), timeout=900)
+                for _ in range(8)]
+        targets = [future.result() for future in publishes]
+        for future in same:
             future.result()
-    for v, image in volumes:
+    for (v, image), path in zip(volumes, targets):
         assert len(mapped(image)) == 1, image
-        assert mounted(paths(server, v))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
-        futures = [pool.submit(server.node.NodeUnstageVolume,
-                               csi.NodeUnstageVolumeRequest(volume_id=v, staging_target_path=paths(server, v)),
-                               timeout=300) for v, _ in volumes]
-        for future in futures:
+        assert mounted(paths(server, v)) and mounted(path)
+
+    def unpublish_and_unstage(volume, path):
+        server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path),
+                                        timeout=300)
+        server.node.NodeUnstageVolume(
+            csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=paths(server, volume)), timeout=300)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        for future in [pool.submit(unpublish_and_unstage, v, path) for (v, _), path in zip(volumes, targets)]:
             future.result()
     for _, image in volumes:
         assert mapped(image) == []

@@ -37,7 +37,7 @@ import Testing
 
     @Test(arguments: [
         "queue_depth=0", "alloc_size=256", "alloc_size=3000", "osdkeepalive=0", "osd_idle_ttl=0", "mount_timeout=-1",
-        "lock_timeout=-5", "fsid=not-a-uuid", "mount_timeout=2147484", "lock_timeout=4294967295", "osdkeepalive=2147484",
+        "lock_timeout=-5", "fsid=not-a-uuid", "fsid=\u{FF11}2345678-1234-1234-1234-123456789abc", "mount_timeout=2147484", "lock_timeout=4294967295", "osdkeepalive=2147484",
     ])
     func refusesOutOfRange(_ text: String) throws {
         let options = try MapOptions(parsing: text)

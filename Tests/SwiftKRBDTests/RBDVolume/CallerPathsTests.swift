@@ -147,13 +147,7 @@ import Testing
         spec = VolumeSpec(name: "csi", source: LoopVolumeSource(imageFile: image))
     }
 
-    deinit {
-        let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
-        let targets = table.split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst(4).first }
-            .map(String.init).filter { $0.hasPrefix(dir.path.string) }
-        for target in targets.reversed() { umount2(target, Int32(MNT_DETACH)) }
-        _ = try? sh("losetup -j '\(image)' | cut -d: -f1 | xargs -r -n1 losetup -d")
-    }
+    deinit { cleanUpLoopTest(dir) }  // whatever a failing test left
 
     var staging: FilePath { dir("kubelet/plugins/kubernetes.io/csi/x/globalmount") }
 

@@ -48,14 +48,7 @@ import Testing
         spec = VolumeSpec(name: "data", source: LoopVolumeSource(imageFile: image))
     }
 
-    deinit {
-        // Whatever a failing test left: unmount everything under the node root, detach the loop.
-        let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
-        let targets = table.split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst(4).first }
-            .map(String.init).filter { $0.hasPrefix(dir.path.string) }
-        for target in targets.reversed() { umount2(target, Int32(MNT_DETACH)) }
-        _ = try? sh("losetup -j '\(image)' | cut -d: -f1 | xargs -r -n1 losetup -d")
-    }
+    deinit { cleanUpLoopTest(dir) }  // whatever a failing test left
 
     var journalFile: String { dir.path.string + "/node/plugins/example.com/loop/journal/loop-disk.img.json" }
 

@@ -52,3 +52,13 @@ struct LoopVolumeProvider: BlockDeviceProvider {
             identity: LoopIdentity(device: path.string, backingFile: source.imageFile.string), newlyAttached: newly)
     }
 }
+
+/// What a failing loop test may leave: unmounts everything below `directory` (lazily, deepest
+/// first) and detaches every loop device of the image files in it.
+func cleanUpLoopTest(_ directory: TemporaryDirectory) {
+    let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    let targets = table.split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst(4).first }
+        .map(String.init).filter { $0.hasPrefix(directory.path.string) }
+    for target in targets.reversed() { umount2(target, Int32(MNT_DETACH)) }
+    _ = try? sh("losetup -a | grep -F '\(directory.path.string)/' | cut -d: -f1 | xargs -r -n1 losetup -d")
+}
