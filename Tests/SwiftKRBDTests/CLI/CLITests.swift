@@ -66,6 +66,20 @@ import Testing
         #expect(try dir.read("sys/bus/rbd/add_single_major").isEmpty)
     }
 
+    /// stats and expand of a volume that is not attached: one line and the volume code (59
+    /// notFound, 51 notAttached), nothing mapped.
+    @Test func statsAndExpandOfAVolumeNotAttached() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        for (command, code) in [("stats", Int32(59)), ("expand", 51)] {
+            let result = try krbd([command, "rbd/img", "--mon", "127.0.0.1", "--root", dir("node").string] + roots(fake))
+            #expect(result.status == code, "\(command): \(result.output)")
+            #expect(result.output.hasPrefix("krbd: ") && result.output.split(separator: "\n").count == 1, "\(result.output)")
+            #expect(result.output.contains("not attached"))
+        }
+        #expect(try dir.read("sys/bus/rbd/add_single_major").isEmpty)
+    }
+
     @Test func theSecretNeverReachesTheTerminal() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
