@@ -23,7 +23,9 @@ struct ExpandCommand: ParsableCommand {
             let spec = try volume.volume(connection: connection, needsCredentials: false)
             let plugin = try volume.plugin(roots: roots)
             let result = try plugin.expand(key: try plugin.key(for: spec), requiredBytes: size)
-            print("expanded: \(spec.source): device \(result.deviceBytes) bytes, filesystem \(result.filesystemBytes) bytes")
+            print(
+                "expanded: \(spec.source): device \(result.deviceBytes) bytes, filesystem \(result.filesystemBytes) bytes"
+            )
             print("timings: \(result.timings)")
         }
     }
@@ -46,7 +48,8 @@ struct StatsCommand: ParsableCommand {
             let plugin = try volume.plugin(roots: roots)
             let key = try plugin.key(for: spec)
             let record = try plugin.journal.load(key)
-            let stats = try plugin.stats(key: key, at: record.map(plugin.globalPath(of:)) ?? plugin.globalPath(key: key))
+            let stats = try plugin.stats(
+                key: key, at: record.map(plugin.globalPath(of:)) ?? plugin.globalPath(key: key))
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

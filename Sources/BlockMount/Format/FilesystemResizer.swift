@@ -33,13 +33,18 @@ public enum FilesystemResizer {
             run = try Subprocess.run(arguments, timeout: timeout)
         } catch {
             throw MountError(
-                .resizeFailed, "cannot run \(arguments[0]) to grow \(device); is \(fsType == "xfs" ? "xfsprogs" : "e2fsprogs") "
+                .resizeFailed,
+                "cannot run \(arguments[0]) to grow \(device); is \(fsType == "xfs" ? "xfsprogs" : "e2fsprogs") "
                     + "installed?", path: device, cause: error)
         }
         guard run.succeeded else {
-            let why = run.timedOut ? "timed out and was killed" : "exited with \(run.exitCode.map(String.init) ?? "signal \(run.signal ?? 0)")"
+            let why =
+                run.timedOut
+                ? "timed out and was killed"
+                : "exited with \(run.exitCode.map(String.init) ?? "signal \(run.signal ?? 0)")"
             // EXT4_IOC_RESIZE_FS needs CAP_SYS_RESOURCE, which a container without it lacks although it is root.
-            let hint = run.output.contains("Permission denied") && arguments[0] == "resize2fs"
+            let hint =
+                run.output.contains("Permission denied") && arguments[0] == "resize2fs"
                 ? " (growing a mounted ext4 needs CAP_SYS_RESOURCE: run the agent privileged)" : ""
             throw MountError(
                 .resizeFailed, "\(arguments[0]) on \(arguments[1]) \(why): \(String(run.output.suffix(400)))\(hint)",

@@ -36,9 +36,7 @@ public struct CephSecret: Sendable, Hashable, CustomStringConvertible, CustomDeb
     /// whose key differs (the kernel never checked that key). A cephx key has 128 random bits;
     /// the digest is one-way, so the name tells nothing of the key.
     var fingerprint: String {
-        let digest = SHA256.digest(Array("krbd key fingerprint v1\0".utf8) + bytes)
-        let hex: [Character] = Array("0123456789abcdef")
-        return String(digest.prefix(16).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0xf)]] })
+        SHA256.hexPrefix(Array("krbd key fingerprint v1\0".utf8) + bytes)
     }
 
     public var description: String { "<redacted>" }

@@ -41,7 +41,8 @@ extension BlockVolumePlugin {
 
     /// ``detach(key:at:)`` from a task (see ``attach(_:key:at:deadline:)`` for `deadline`).
     @discardableResult
-    public func detach(key: String, at path: FilePath? = nil, deadline: ContinuousClock.Instant?) async throws(VolumeError)
+    public func detach(key: String, at path: FilePath? = nil, deadline: ContinuousClock.Instant?)
+        async throws(VolumeError)
         -> PhaseTimings
     {
         try await inTurn(key, deadline) { () throws(VolumeError) in try self.detach(key: key, at: path) }

@@ -31,17 +31,23 @@ extension BlockVolumePlugin {
         try VolumeNames.validateKey(key)
         let result = try withVolumeLock(key) { () throws(VolumeError) -> ExpandResult in
             var timings = PhaseTimings()
-            guard let record = try journal.load(key), record.phase == .mounted, let devicePath = record.devicePath else {
-                throw VolumeError(.notAttached, "volume \(key) is not attached on this node; stage it before expanding it")
+            guard let record = try journal.load(key), record.phase == .mounted, let devicePath = record.devicePath
+            else {
+                throw VolumeError(
+                    .notAttached, "volume \(key) is not attached on this node; stage it before expanding it")
             }
             let global = globalPath(of: record)
             try requireVolumeMount(at: global, of: record, key)
             let device = FilePath(devicePath)
             let started = ContinuousClock.now
-            var size = try wrap("cannot read the size of \(device)") { () throws(MountError) in try BlockProbe.size(of: device) }
+            var size = try wrap("cannot read the size of \(device)") { () throws(MountError) in
+                try BlockProbe.size(of: device)
+            }
             while size < requiredBytes && ContinuousClock.now - started < sizeWait {
                 system_usleep(100_000)
-                size = try wrap("cannot read the size of \(device)") { () throws(MountError) in try BlockProbe.size(of: device) }
+                size = try wrap("cannot read the size of \(device)") { () throws(MountError) in
+                    try BlockProbe.size(of: device)
+                }
             }
             timings.record("size", ContinuousClock.now - started)
             guard size >= requiredBytes else {
@@ -66,7 +72,8 @@ extension BlockVolumePlugin {
 
     /// ``expand(key:requiredBytes:sizeWait:)`` from a task (see ``attach(_:key:at:deadline:)``).
     @discardableResult
-    public func expand(key: String, requiredBytes: UInt64 = 0, deadline: ContinuousClock.Instant?) async throws(VolumeError)
+    public func expand(key: String, requiredBytes: UInt64 = 0, deadline: ContinuousClock.Instant?)
+        async throws(VolumeError)
         -> ExpandResult
     {
         try await turns.run(key, deadline: deadline) { () async throws(VolumeError) -> ExpandResult in

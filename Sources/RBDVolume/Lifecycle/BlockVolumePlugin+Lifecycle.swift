@@ -3,9 +3,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 extension BlockVolumePlugin {
@@ -64,7 +64,8 @@ extension BlockVolumePlugin {
                 let recorded = globalPath(of: previous)
                 if recorded != global, previous.phase != .attaching, try isMounted(recorded) {
                     throw VolumeError(
-                        .inUse, "volume \(spec) is mounted at \(recorded) on this node, not at \(global); detach it there first",
+                        .inUse,
+                        "volume \(spec) is mounted at \(recorded) on this node, not at \(global); detach it there first",
                         path: recorded)
                 }
             }
@@ -76,7 +77,8 @@ extension BlockVolumePlugin {
                     throw VolumeError(
                         .inUse,
                         "volume \(spec) is attached \(previous.readOnly ? "read-only" : "read-write") on this node; "
-                            + "detach it before attaching it \(spec.readOnly ? "read-only" : "read-write")", path: global)
+                            + "detach it before attaching it \(spec.readOnly ? "read-only" : "read-write")",
+                        path: global)
                 }
                 return AttachResult(
                     key: key, globalPath: global, devicePath: FilePath(device), changed: false, formatted: false,
@@ -104,7 +106,8 @@ extension BlockVolumePlugin {
                     // `attaching` record stays, so that status shows it and the next attach or a
                     // detach settles it.
                     throw VolumeError(
-                        .device, "cannot attach \(spec): \(error); the volume stays recorded as attaching — attach "
+                        .device,
+                        "cannot attach \(spec): \(error); the volume stays recorded as attaching — attach "
                             + "or detach it again to settle it", underlying: error)
                 }
                 if previous == nil {
@@ -195,7 +198,8 @@ extension BlockVolumePlugin {
             // stays: the mapping is never untracked.
             var error = error
             try? journal.save(record)
-            error.message += "; and the device \(device.path) could not be detached again (\(detachError)): it stays "
+            error.message +=
+                "; and the device \(device.path) could not be detached again (\(detachError)): it stays "
                 + "recorded in the journal — `detach` (krbd detach) or `reconcile(repair: true)` (krbd status "
                 + "--reconcile --repair) removes it"
             return error
@@ -265,7 +269,8 @@ extension BlockVolumePlugin {
             let global = path ?? record.map(globalPath(of:)) ?? globalPath(key: key)
             guard let record, record.phase == .mounted, globalPath(of: record) == global, try isMounted(global) else {
                 throw VolumeError(
-                    .notAttached, "volume \(volume) is not mounted at \(global) on this node (\(Self.describe(record))): "
+                    .notAttached,
+                    "volume \(volume) is not mounted at \(global) on this node (\(Self.describe(record))): "
                         + "attach (stage) it before setting it up", path: global)
             }
             try requireVolumeMount(at: global, of: record, volume)
@@ -275,13 +280,14 @@ extension BlockVolumePlugin {
                 // read-only when asked (statvfs of the target: the mount on top).
                 guard try workloadMounts(of: global).contains(target.lexicallyNormalized()) else {
                     throw VolumeError(
-                        .inUse, "\(target) is a mount point, but not of volume \(volume); tear it down first", path: target)
+                        .inUse, "\(target) is a mount point, but not of volume \(volume); tear it down first",
+                        path: target)
                 }
-                var vfs = statvfs()
-                let isReadOnly = system_statvfs(target.string, &vfs) == 0 && UInt(vfs.f_flag) & UInt(ST_RDONLY) != 0
+                let isReadOnly = (try? usage(at: target))?.readOnly ?? false
                 if ro && !isReadOnly {
                     throw VolumeError(
-                        .inUse, "\(target) is set up read-write; tear it down before setting it up read-only", path: target)
+                        .inUse, "\(target) is set up read-write; tear it down before setting it up read-only",
+                        path: target)
                 }
                 return SetUpResult(path: target, changed: false, readOnly: isReadOnly, timings: timings)
             }
@@ -290,7 +296,9 @@ extension BlockVolumePlugin {
             } catch {
                 throw VolumeError(.io, "cannot create the workload path of volume \(volume)", cause: error)
             }
-            try bind(global, to: target, readOnly: ro, requiredFlags: Self.requiredMountFlags(mountOptions), timings: &timings)
+            try bind(
+                global, to: target, readOnly: ro, requiredFlags: Self.requiredMountFlags(mountOptions),
+                timings: &timings)
             if let fsGroup, !ro {
                 do throws(VolumeError) {
                     try applyOwnership(target, gid: fsGroup, timings: &timings)
@@ -320,7 +328,8 @@ extension BlockVolumePlugin {
         let device = try wrap("cannot read the mount table") { () throws(MountError) in
             try MountTable.mountedDevice(at: global, proc: host.proc)
         }
-        let node = record.devicePath.flatMap { path in (try? Files.status(FilePath(path), followSymlinks: true)) ?? nil }
+        let node = record.devicePath.flatMap { path in (try? Files.status(FilePath(path), followSymlinks: true)) ?? nil
+        }
         guard let device, let node, node.st_mode & S_IFMT == S_IFBLK, device == DeviceNumber(rdev: node.st_rdev) else {
             throw VolumeError(
                 .notAttached,
@@ -397,7 +406,8 @@ extension BlockVolumePlugin {
             let global = path ?? record.map(globalPath(of:)) ?? globalPath(key: key)
             if let record, globalPath(of: record) != global, record.phase != .attaching {
                 throw VolumeError(
-                    .inUse, "volume \(volume) is attached at \(globalPath(of: record)), not at \(global); detach it there",
+                    .inUse,
+                    "volume \(volume) is attached at \(globalPath(of: record)), not at \(global); detach it there",
                     path: global)
             }
             let users = try workloadMounts(of: global)
@@ -414,7 +424,8 @@ extension BlockVolumePlugin {
             let identity: Provider.Identity?
             do {
                 if let record {
-                    identity = try record.identity
+                    identity =
+                        try record.identity
                         ?? provider.attachedDevices(forKey: record.sourceKey ?? record.key).first?.identity
                 } else {
                     identity = try withoutRecord()
@@ -446,10 +457,12 @@ extension BlockVolumePlugin {
                 attached = true
                 devicePath = found.path.string
             }
-            statuses.append(VolumeStatus(
-                key: key, phase: record.phase, devicePath: devicePath, deviceAttached: attached,
-                globalMounted: (try? isMounted(global)) ?? false, workloadMounts: (try? workloadMounts(of: global)) ?? [],
-                readOnly: record.readOnly, fsType: record.fsType))
+            statuses.append(
+                VolumeStatus(
+                    key: key, phase: record.phase, devicePath: devicePath, deviceAttached: attached,
+                    globalMounted: (try? isMounted(global)) ?? false,
+                    workloadMounts: (try? workloadMounts(of: global)) ?? [],
+                    readOnly: record.readOnly, fsType: record.fsType))
         }
         return statuses
     }

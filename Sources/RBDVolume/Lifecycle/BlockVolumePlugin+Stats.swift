@@ -4,9 +4,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// Space and inodes of a mounted filesystem (statvfs(3)).
@@ -45,7 +45,8 @@ extension BlockVolumePlugin {
             if errno == .noSuchFileOrDirectory || errno == .notDirectory {
                 throw VolumeError(.notFound, "\(path) does not exist", path: path)
             }
-            throw VolumeError(.io, "cannot read the usage of \(path)", cause: SyscallError("statvfs", path: path, errno: errno))
+            throw VolumeError(
+                .io, "cannot read the usage of \(path)", cause: SyscallError("statvfs", path: path, errno: errno))
         }
         let unit = Int64(vfs.f_frsize == 0 ? vfs.f_bsize : vfs.f_frsize)
         return VolumeUsage(
@@ -62,8 +63,14 @@ extension BlockVolumePlugin {
     public func condition(key: String) throws(VolumeError) -> VolumeCondition {
         try VolumeNames.validateKey(key)
         guard let record = try journal.load(key) else {
-            return VolumeCondition(abnormal: true, message: "volume \(key) has no journal record on this node: not attached")
+            return VolumeCondition(
+                abnormal: true, message: "volume \(key) has no journal record on this node: not attached")
         }
+        return condition(of: record)
+    }
+
+    func condition(of record: JournalRecord<Provider.Identity>) -> VolumeCondition {
+        let key = record.key
         let global = globalPath(of: record)
         guard record.phase == .mounted, let identity = record.identity else {
             return VolumeCondition(
@@ -78,7 +85,8 @@ extension BlockVolumePlugin {
                         + "rebooted); stage the volume again")
             }
         } catch {
-            return VolumeCondition(abnormal: true, message: "cannot tell whether device \(device) is attached: \(error)")
+            return VolumeCondition(
+                abnormal: true, message: "cannot tell whether device \(device) is attached: \(error)")
         }
         do {
             try requireVolumeMount(at: global, of: record, key)
@@ -110,11 +118,11 @@ extension BlockVolumePlugin {
     ///   record for `key`, `.invalidArgument`, `.journal`, `.io`.
     public func stats(key: String, at path: FilePath) throws(VolumeError) -> VolumeStats {
         try VolumeNames.validateKey(key)
-        guard try journal.load(key) != nil else {
+        guard let record = try journal.load(key) else {
             throw VolumeError(.notFound, "volume \(key) is not attached on this node (no journal record)", path: path)
         }
         let usage = try usage(at: path)
-        return VolumeStats(usage: usage, condition: try condition(key: key))
+        return VolumeStats(usage: usage, condition: condition(of: record))
     }
 
     /// ``stats(key:at:)`` on a Dispatch thread (statvfs of a filesystem whose cluster is gone can block).

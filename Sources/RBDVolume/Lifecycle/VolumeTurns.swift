@@ -35,10 +35,12 @@ actor VolumeTurns {
         let timer = deadline.map { deadline in
             Task { [weak self] in
                 try? await Task.sleep(until: deadline, clock: .continuous)
-                await self?.settle(key, id, VolumeError(
-                    .lockTimeout,
-                    "another operation on volume \(key) was still running when this call's deadline passed "
-                        + "(waited \(ContinuousClock.now - start)); the caller may retry"))
+                await self?.settle(
+                    key, id,
+                    VolumeError(
+                        .lockTimeout,
+                        "another operation on volume \(key) was still running when this call's deadline passed "
+                            + "(waited \(ContinuousClock.now - start)); the caller may retry"))
             }
         }
         defer { timer?.cancel() }
@@ -52,8 +54,11 @@ actor VolumeTurns {
                 }
             } onCancel: {
                 Task { [weak self] in
-                    await self?.settle(key, id, VolumeError(
-                        .cancelled, "the call on volume \(key) was cancelled while it waited for its turn; nothing was done"))
+                    await self?.settle(
+                        key, id,
+                        VolumeError(
+                            .cancelled,
+                            "the call on volume \(key) was cancelled while it waited for its turn; nothing was done"))
                 }
             }
         } catch let error as VolumeError {

@@ -60,8 +60,7 @@ public enum VolumeNames {
             }
         }
         guard key.utf8.count > VolumeDirectoryName.maximumLength else { return key }
-        let digest = SHA256.digest(Array(id.utf8))
-        return "v~h" + digest.prefix(16).map { String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }.joined()
+        return "v~h" + SHA256.hexPrefix(Array(id.utf8))
     }
 
     /// A caller-given journal key must be one path component of 1–200 bytes without `/`, NUL

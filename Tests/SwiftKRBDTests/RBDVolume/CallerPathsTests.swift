@@ -10,7 +10,8 @@ import Testing
 @Suite struct CallerKeyTests {
     @Test func keysOfVolumeIDsAreOnePathComponent() throws {
         #expect(VolumeNames.key(forVolumeID: "pv-1") == "v~pv-1")
-        #expect(VolumeNames.key(forVolumeID: "0001-0009-rook-ceph-00000002-4a2b") == "v~0001-0009-rook-ceph-00000002-4a2b")
+        #expect(
+            VolumeNames.key(forVolumeID: "0001-0009-rook-ceph-00000002-4a2b") == "v~0001-0009-rook-ceph-00000002-4a2b")
         #expect(VolumeNames.key(forVolumeID: "a/b c") == "v~a%2Fb%20c")
         #expect(VolumeNames.key(forVolumeID: "..") == "v~..")
         #expect(VolumeNames.key(forVolumeID: "é") == "v~%C3%A9")
@@ -167,15 +168,21 @@ import Testing
         let target = dir("kubelet/pods/p/volumes/kubernetes.io~csi/pv/mount")
         let set = try await plugin.setUp(key: key, at: staging, target: target, readOnly: true, deadline: deadline)
         #expect(set.changed && set.readOnly)
-        #expect(!(try await plugin.setUp(key: key, at: staging, target: target, readOnly: true, deadline: deadline)).changed)
+        #expect(
+            !(try await plugin.setUp(key: key, at: staging, target: target, readOnly: true, deadline: deadline)).changed
+        )
         let stats = try await plugin.stats(key: key, at: target)
         #expect(stats.usage.totalBytes > 50 << 20 && stats.usage.readOnly && !stats.condition.abnormal)
 
         // Another source under the same key, another path, another mode: refused, nothing changed.
         let (plugin, spec, key, staging, elsewhere) = (plugin, spec, key, staging, dir("elsewhere"))
         let other = VolumeSpec(name: "csi", source: LoopVolumeSource(imageFile: dir("other.img")))
-        await #expect(throws: VolumeError.self) { try await plugin.attach(other, key: key, at: staging, deadline: deadline) }
-        await #expect(throws: VolumeError.self) { try await plugin.attach(spec, key: key, at: elsewhere, deadline: deadline) }
+        await #expect(throws: VolumeError.self) {
+            try await plugin.attach(other, key: key, at: staging, deadline: deadline)
+        }
+        await #expect(throws: VolumeError.self) {
+            try await plugin.attach(spec, key: key, at: elsewhere, deadline: deadline)
+        }
         // Unstage while published: refused.
         do {
             try await plugin.detach(key: key, at: staging, deadline: deadline)

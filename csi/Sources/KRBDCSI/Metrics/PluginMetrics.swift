@@ -16,8 +16,10 @@ package enum PluginMetrics {
     /// `krbd_csi_phase_duration_seconds{operation, phase}`: each phase a library call measured.
     package static func phases(_ timings: PhaseTimings, operation: String) {
         for phase in timings.phases {
-            Timer(label: "krbd_csi_phase_duration_seconds", dimensions: [("operation", operation), ("phase", phase.name)])
-                .recordNanoseconds(nanoseconds(phase.duration))
+            Timer(
+                label: "krbd_csi_phase_duration_seconds", dimensions: [("operation", operation), ("phase", phase.name)]
+            )
+            .recordNanoseconds(nanoseconds(phase.duration))
         }
     }
 

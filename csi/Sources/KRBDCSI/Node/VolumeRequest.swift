@@ -35,7 +35,8 @@ package struct VolumeRequest: Sendable {
                 "\(rpc): block access is not implemented in this krbd-csi build yet; use a Filesystem volume mode")
         }
         guard let clusterID = value("clusterID") else {
-            throw CSIError(.invalidArgument, "\(rpc): volume_context clusterID is required (ceph-csi's StorageClass key)")
+            throw CSIError(
+                .invalidArgument, "\(rpc): volume_context clusterID is required (ceph-csi's StorageClass key)")
         }
         guard let cluster = clusters.cluster(id: clusterID) else {
             throw CSIError(
@@ -61,7 +62,8 @@ package struct VolumeRequest: Sendable {
         do {
             image = try ImageSpec(pool: pool, namespace: namespace.isEmpty ? nil : namespace, image: imageName)
         } catch {
-            throw CSIError(.invalidArgument, "\(rpc): volume_context names no valid image: \(error.message)", cause: error)
+            throw CSIError(
+                .invalidArgument, "\(rpc): volume_context names no valid image: \(error.message)", cause: error)
         }
 
         var options = MapOptions()
@@ -120,7 +122,8 @@ package struct VolumeRequest: Sendable {
             flags.append("nouuid")
         }
         var spec = VolumeSpec(name: "csi", source: source, fsType: fsType, readOnly: readOnly, mountOptions: flags)
-        spec.formatOptions = value("mkfsOptions").map { $0.split(whereSeparator: \.isWhitespace).map(String.init) } ?? []
+        spec.formatOptions =
+            value("mkfsOptions").map { $0.split(whereSeparator: \.isWhitespace).map(String.init) } ?? []
         spec.mayFormat = !isStatic
         self.key = VolumeNames.key(forVolumeID: request.volumeID)
         self.spec = spec

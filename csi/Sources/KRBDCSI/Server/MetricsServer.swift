@@ -46,7 +46,8 @@ package struct MetricsServer: Sendable {
                 }
                 .bind(host: host, port: port).get()
         } catch {
-            throw CSIError(.invalidConfiguration, "cannot listen on --metrics-address \(address): \(error)", cause: error)
+            throw CSIError(
+                .invalidConfiguration, "cannot listen on --metrics-address \(address): \(error)", cause: error)
         }
     }
 }
@@ -73,8 +74,9 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: status == .ok ? "text/plain; version=0.0.4" : "text/plain")
         headers.add(name: "Content-Length", value: String(bytes.count))
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
-                      promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
