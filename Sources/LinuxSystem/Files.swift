@@ -201,6 +201,19 @@ package enum Files {
         }
     }
 
+    /// Creates an empty regular file unless something exists at `path` already (which is never
+    /// opened: a device node there stays untouched). The caller checks what is there.
+    package static func makeFile(_ path: FilePath, mode: mode_t = 0o600) throws(SyscallError) {
+        let fd: CInt
+        do {
+            fd = try open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
+        } catch {
+            if error.errno == .fileExists { return }
+            throw error
+        }
+        _ = system_close(fd)
+    }
+
     /// Removes a file; a missing one is fine.
     package static func removeFile(_ path: FilePath) throws(SyscallError) {
         if system_unlinkat(AT_FDCWD, path.string, 0) != 0 {

@@ -23,9 +23,8 @@ struct ExpandCommand: ParsableCommand {
             let spec = try volume.volume(connection: connection, needsCredentials: false)
             let plugin = try volume.plugin(roots: roots)
             let result = try plugin.expand(key: try plugin.key(for: spec), requiredBytes: size)
-            print(
-                "expanded: \(spec.source): device \(result.deviceBytes) bytes, filesystem \(result.filesystemBytes) bytes"
-            )
+            let filesystem = result.filesystemBytes.map { ", filesystem \($0) bytes" } ?? ""
+            print("expanded: \(spec.source): device \(result.deviceBytes) bytes\(filesystem)")
             print("timings: \(result.timings)")
         }
     }
@@ -49,14 +48,18 @@ struct StatsCommand: ParsableCommand {
             let key = try plugin.key(for: spec)
             let record = try plugin.journal.load(key)
             let stats = try plugin.stats(
-                key: key, at: record.map(plugin.globalPath(of:)) ?? plugin.globalPath(key: key))
+                key: key, at: record.map(plugin.volumePath(of:)) ?? plugin.globalPath(key: key))
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
                 print(String(decoding: try encoder.encode(stats), as: UTF8.self))
                 return
             }
-            let usage = stats.usage
+            guard let usage = stats.usage else {
+                print("device: \(stats.deviceBytes ?? 0) bytes (a block volume)")
+                print("condition: \(stats.condition.abnormal ? "ABNORMAL" : "normal"): \(stats.condition.message)")
+                return
+            }
             print("bytes: \(usage.usedBytes) used, \(usage.availableBytes) available, \(usage.totalBytes) total")
             print("inodes: \(usage.usedInodes) used, \(usage.availableInodes) available, \(usage.totalInodes) total")
             print("condition: \(stats.condition.abnormal ? "ABNORMAL" : "normal"): \(stats.condition.message)")

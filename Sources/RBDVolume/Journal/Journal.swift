@@ -60,6 +60,9 @@ public struct JournalRecord<Identity: Codable & Sendable & Equatable>: Codable, 
     /// The provider's key of the volume's source, when the record's key is the caller's (see
     /// ``VolumeNames/key(forVolumeID:)``): what finds the device of a record that has no identity yet.
     public var sourceKey: String?
+    /// `.block` for a raw-device volume (the device node bound onto a file in the global
+    /// path); `nil` (records of earlier builds too): a filesystem.
+    public var access: VolumeAccess?
 
     /// Creates a record in phase `.attaching`.
     public init(plugin: String, key: String, fsType: String, readOnly: Bool) {

@@ -19,15 +19,16 @@ extension BlockVolumePlugin {
         return try await inTurn(turn, deadline) { () throws(VolumeError) in try self.attach(spec, key: key, at: path) }
     }
 
-    /// ``setUp(key:at:target:readOnly:mountOptions:fsGroup:)`` from a task (see
+    /// ``setUp(key:at:target:readOnly:mountOptions:fsGroup:access:)`` from a task (see
     /// ``attach(_:key:at:deadline:)`` for `deadline`).
     public func setUp(
         key: String, at path: FilePath? = nil, target: FilePath, readOnly: Bool = false, mountOptions: [String] = [],
-        fsGroup: UInt32? = nil, deadline: ContinuousClock.Instant?
+        fsGroup: UInt32? = nil, access: VolumeAccess? = nil, deadline: ContinuousClock.Instant?
     ) async throws(VolumeError) -> SetUpResult {
         try await inTurn(key, deadline) { () throws(VolumeError) in
             try self.setUp(
-                key: key, at: path, target: target, readOnly: readOnly, mountOptions: mountOptions, fsGroup: fsGroup)
+                key: key, at: path, target: target, readOnly: readOnly, mountOptions: mountOptions, fsGroup: fsGroup,
+                access: access)
         }
     }
 

@@ -8,14 +8,16 @@ import SystemPackage
 public struct ExpandResult: Sendable, Codable, Equatable {
     /// The device's size in bytes, as the kernel sees it now.
     public var deviceBytes: UInt64
-    /// The filesystem's size in bytes after growing it.
-    public var filesystemBytes: Int64
+    /// The filesystem's size in bytes after growing it; `nil` for a block volume (nothing
+    /// to grow on the node).
+    public var filesystemBytes: Int64?
     /// How long each phase took.
     public var timings: PhaseTimings
 }
 
 extension BlockVolumePlugin {
     /// Grows the filesystem of the volume attached under `key` to its device's size, online.
+    /// A block volume only waits for the device's size (its user grows what it keeps there).
     ///
     /// The kernel learns of a grown image by itself (rbd watches the image header); when
     /// `requiredBytes` is more than the device's size, the call waits up to `sizeWait` for the
@@ -56,6 +58,9 @@ extension BlockVolumePlugin {
                     "device \(device) of volume \(key) is \(size) bytes, less than the \(requiredBytes) asked for, after "
                         + "waiting \(sizeWait): grow the image first (rbd resize), or check that this node's mapping "
                         + "still watches it", path: device)
+            }
+            if record.access == .block {
+                return ExpandResult(deviceBytes: size, filesystemBytes: nil, timings: timings)
             }
             let fsType = try mountTable().mounts(at: global).last?.fsType ?? record.fsType
             try timings.measure("resize") { () throws(VolumeError) in

@@ -35,7 +35,7 @@ extension BlockVolumePlugin {
     ///     attaching another source under a key in use is `.inUse`.
     ///   - path: where to mount the volume (a CSI staging path, which must exist or is created);
     ///     by default ``globalPath(key:)``. Recorded, so that ``detach(key:at:)`` and
-    ///     ``setUp(key:at:target:readOnly:mountOptions:fsGroup:)`` find it.
+    ///     ``setUp(key:at:target:readOnly:mountOptions:fsGroup:access:)`` find it.
     /// - Throws: `VolumeError` `.invalidArgument` (before anything is done), `.device` (map
     ///   failed; `underlying` is the provider's error), `.mount` (probe/mkfs/mount failed;
     ///   `underlying` is a `MountError`), `.inUse` (attached otherwise: other mode, other source
@@ -61,15 +61,24 @@ extension BlockVolumePlugin {
                         "volume key \(key) is attached for another source (\(previous.sourceKey ?? previous.key)), not "
                             + "\(spec); detach it first", path: globalPath(of: previous))
                 }
+                let access = previous.access ?? .filesystem
+                if access != spec.access {
+                    throw VolumeError(
+                        .inUse,
+                        "volume \(spec) is attached as a \(access.rawValue) volume at \(globalPath(of: previous)) on this "
+                            + "node; detach it before attaching it as a \(spec.access.rawValue) volume",
+                        path: globalPath(of: previous))
+                }
                 let recorded = globalPath(of: previous)
-                if recorded != global, previous.phase != .attaching, try isMounted(recorded) {
+                if recorded != global, previous.phase != .attaching, try isMounted(volumePath(of: previous)) {
                     throw VolumeError(
                         .inUse,
                         "volume \(spec) is mounted at \(recorded) on this node, not at \(global); detach it there first",
                         path: recorded)
                 }
             }
-            if try isMounted(global), let previous, previous.phase == .mounted, let device = previous.devicePath,
+            if try isMounted(Self.volumePath(global, spec.access)), let previous, previous.phase == .mounted,
+                let device = previous.devicePath,
                 globalPath(of: previous) == global
             {
                 try requireVolumeMount(at: global, of: previous, "\(spec)")
@@ -82,7 +91,7 @@ extension BlockVolumePlugin {
                 }
                 return AttachResult(
                     key: key, globalPath: global, devicePath: FilePath(device), changed: false, formatted: false,
-                    fsType: previous.fsType, fsTypeMismatch: nil, timings: timings)
+                    fsType: previous.access == .block ? nil : previous.fsType, fsTypeMismatch: nil, timings: timings)
             }
             do throws(SyscallError) {
                 try Files.makeDirectories(global, mode: 0o750)
@@ -92,6 +101,7 @@ extension BlockVolumePlugin {
             var record = previous ?? JournalRecord(plugin: name, key: key, fsType: spec.fsType, readOnly: spec.readOnly)
             record.globalPath = path?.string
             record.sourceKey = callerKey == nil ? nil : sourceKey
+            record.access = spec.access == .block ? .block : nil
             if record.identity == nil || previous?.globalPath != record.globalPath {
                 record.phase = .attaching
                 try journal.save(record)
@@ -127,6 +137,20 @@ extension BlockVolumePlugin {
             record.major = device.major
             record.minor = device.minor
             record.phase = resuming ? .formatting : .mapped
+            if spec.access == .block {
+                do throws(VolumeError) {
+                    try journal.save(record)
+                    try exposeBlockDevice(device.path, at: global, record: record, timings: &timings)
+                    record.phase = .mounted
+                    try journal.save(record)
+                    return AttachResult(
+                        key: key, globalPath: global, devicePath: device.path, changed: true, formatted: false,
+                        fsType: nil, fsTypeMismatch: nil, timings: timings)
+                } catch {
+                    throw rollBack(
+                        error, device: device, ours: ours, record: record, previous: previous, global: global)
+                }
+            }
             do throws(VolumeError) {
                 // Recorded before probe, mkfs and mount (which can take minutes): status,
                 // reconcile and a detach after a crash then know the exact device, not only
@@ -160,9 +184,28 @@ extension BlockVolumePlugin {
         return result
     }
 
+    /// A block volume's device at `global/device`: left alone when that is already the bind of
+    /// the recorded device (an attach interrupted after its bind), else cleaned up and bound anew.
+    private func exposeBlockDevice(
+        _ node: FilePath, at global: FilePath, record: JournalRecord<Provider.Identity>, timings: inout PhaseTimings
+    ) throws(VolumeError) {
+        let file = Self.volumePath(global, .block)
+        if try isMounted(file) {
+            if (try? requireVolumeMount(at: global, of: record, record.key)) != nil { return }
+            try cleanupMountPoint(file)
+        }
+        try bindDeviceNode(node, to: file, readOnly: record.readOnly, timings: &timings)
+    }
+
     /// Everything about `spec` that attach can check before the first kernel write (the volume
     /// name is checked where it becomes a path: `setUp`, `tearDown`).
     func validate(_ spec: VolumeSpec, _ source: Provider.Source) throws(VolumeError) {
+        if spec.access == .block && !(spec.mountOptions.isEmpty && spec.formatOptions.isEmpty) {
+            throw VolumeError(
+                .invalidArgument,
+                "volume \(spec) is a block volume: it is never mounted or formatted, so it takes no mount or format "
+                    + "options; remove them")
+        }
         do throws(MountError) {
             try FilesystemFormatter.validateFilesystemType(spec.fsType)
             try FilesystemFormatter.validateFormatOptions(spec.formatOptions)
@@ -183,7 +226,7 @@ extension BlockVolumePlugin {
         _ error: VolumeError, device: AttachedDevice<Provider.Identity>, ours: Bool,
         record: JournalRecord<Provider.Identity>, previous: JournalRecord<Provider.Identity>?, global: FilePath
     ) -> VolumeError {
-        let unmounted = (try? cleanupMountPoint(global)) != nil
+        let unmounted = (try? cleanupVolume(at: global, record.access ?? .filesystem)) != nil
         guard ours else {
             // Someone else's mapping, adopted by this call: leave it, but do not keep a journal
             // that would let a later detach unmap it.
@@ -244,41 +287,57 @@ extension BlockVolumePlugin {
     ///   - mountOptions: the volume's mount options: `dev` / `suid` there lift the nodev / nosuid
     ///     every bind carries (checked by statvfs).
     ///   - fsGroup: a group to give the tree to (not when read-only).
+    ///   - access: how the caller means to use the volume, when it knows (a CSI publish
+    ///     names it); a volume attached otherwise is `.inUse`. A block volume's target is a
+    ///     file (created here) that its device node is bound onto; `mountOptions` and `fsGroup`
+    ///     do not apply to it.
     /// - Throws: `VolumeError` `.notAttached`, `.inUse` (target holds something else, or is
-    ///   read-write where read-only is asked), `.mount`, `.invalidArgument`, `.lockTimeout`, `.io`.
+    ///   read-write where read-only is asked, or the volume is attached with another access),
+    ///   `.mount`, `.invalidArgument`, `.lockTimeout`, `.io`.
     @discardableResult
     public func setUp(
         key: String, at path: FilePath? = nil, target: FilePath, readOnly: Bool = false, mountOptions: [String] = [],
-        fsGroup: UInt32? = nil
+        fsGroup: UInt32? = nil, access: VolumeAccess? = nil
     ) throws(VolumeError) -> SetUpResult {
         try VolumeNames.validateKey(key)
         let target = try Self.checkedPath(target, "the target path")
         let path = try path.map { (path) throws(VolumeError) in try Self.checkedPath(path, "the mount path") }
         return try setUp(
             key: key, at: path, target: target, readOnly: readOnly, mountOptions: mountOptions, fsGroup: fsGroup,
-            describing: "with key \(key)")
+            access: access, describing: "with key \(key)")
     }
 
     private func setUp(
         key: String, at path: FilePath? = nil, target: FilePath, readOnly: Bool, mountOptions: [String],
-        fsGroup: UInt32?, describing volume: String
+        fsGroup: UInt32?, access expected: VolumeAccess? = nil, describing volume: String
     ) throws(VolumeError) -> SetUpResult {
         let result = try withVolumeLock(key) { () throws(VolumeError) -> SetUpResult in
             var timings = PhaseTimings()
             let record = try journal.load(key)
             let global = path ?? record.map(globalPath(of:)) ?? globalPath(key: key)
-            guard let record, record.phase == .mounted, globalPath(of: record) == global, try isMounted(global) else {
+            guard let record, record.phase == .mounted, globalPath(of: record) == global,
+                try isMounted(volumePath(of: record))
+            else {
                 throw VolumeError(
                     .notAttached,
                     "volume \(volume) is not mounted at \(global) on this node (\(Self.describe(record))): "
                         + "attach (stage) it before setting it up", path: global)
             }
+            let access = record.access ?? .filesystem
+            if let expected, expected != access {
+                throw VolumeError(
+                    .inUse,
+                    "volume \(volume) is attached as a \(access.rawValue) volume at \(global), not as a "
+                        + "\(expected.rawValue) volume; detach (unstage) it and attach it as a \(expected.rawValue) volume",
+                    path: global)
+            }
             try requireVolumeMount(at: global, of: record, volume)
+            let source = volumePath(of: record)
             let ro = readOnly || record.readOnly
             if try isMounted(target) {
                 // Already set up: it must be this volume's bind (the one walk detach uses too), and
                 // read-only when asked (statvfs of the target: the mount on top).
-                guard try workloadMounts(of: global).contains(target.lexicallyNormalized()) else {
+                guard try workloadMounts(of: source).contains(target.lexicallyNormalized()) else {
                     throw VolumeError(
                         .inUse, "\(target) is a mount point, but not of volume \(volume); tear it down first",
                         path: target)
@@ -290,6 +349,10 @@ extension BlockVolumePlugin {
                         path: target)
                 }
                 return SetUpResult(path: target, changed: false, readOnly: isReadOnly, timings: timings)
+            }
+            if access == .block {
+                try bindDeviceNode(source, to: target, readOnly: ro, timings: &timings)
+                return SetUpResult(path: target, changed: true, readOnly: ro, timings: timings)
             }
             do throws(SyscallError) {
                 try Files.makeDirectories(target, mode: 0o750)
@@ -325,6 +388,9 @@ extension BlockVolumePlugin {
     func requireVolumeMount(at global: FilePath, of record: JournalRecord<Provider.Identity>, _ volume: String)
         throws(VolumeError)
     {
+        if record.access == .block {
+            return try requireDeviceNode(at: Self.volumePath(global, .block), of: record, volume)
+        }
         let device = try wrap("cannot read the mount table") { () throws(MountError) in
             try MountTable.mountedDevice(at: global, proc: host.proc)
         }
@@ -336,6 +402,28 @@ extension BlockVolumePlugin {
                 "\(global) holds \(device.map { "device \($0)" } ?? "no mount"), not volume \(volume)'s device "
                     + "\(record.devicePath ?? "?") (\(record.major.map(String.init) ?? "?"):\(record.minor.map(String.init) ?? "?")); "
                     + "attach (stage) the volume again", path: global)
+        }
+    }
+
+    /// Throws `.notAttached` unless `path` is the block device node `record` holds (its bind at
+    /// the global path, or a workload's bind of that): mountinfo shows such a bind as a mount of
+    /// devtmpfs, so the node's own device number is what tells (stat(2), not followed).
+    func requireDeviceNode(at path: FilePath, of record: JournalRecord<Provider.Identity>, _ volume: String)
+        throws(VolumeError)
+    {
+        let there = (try? Files.status(path, followSymlinks: false)) ?? nil
+        let node = record.devicePath.flatMap { path in (try? Files.status(FilePath(path), followSymlinks: true)) ?? nil
+        }
+        guard let there, let node, there.st_mode & S_IFMT == S_IFBLK, node.st_mode & S_IFMT == S_IFBLK,
+            there.st_rdev == node.st_rdev
+        else {
+            let found =
+                there.map { $0.st_mode & S_IFMT == S_IFBLK ? "device \(DeviceNumber(rdev: $0.st_rdev))" : "no device node" }
+                ?? "nothing"
+            throw VolumeError(
+                .notAttached,
+                "\(path) holds \(found), not volume \(volume)'s device \(record.devicePath ?? "?"); attach (stage) the "
+                    + "volume again", path: path)
         }
     }
 
@@ -410,7 +498,8 @@ extension BlockVolumePlugin {
                     "volume \(volume) is attached at \(globalPath(of: record)), not at \(global); detach it there",
                     path: global)
             }
-            let users = try workloadMounts(of: global)
+            let access = record?.access ?? leftBlockFile(at: global)
+            let users = try workloadMounts(of: Self.volumePath(global, access))
             if !users.isEmpty {
                 throw VolumeError(
                     .inUse,
@@ -420,7 +509,7 @@ extension BlockVolumePlugin {
             // No `detaching` record is written first: a detach interrupted after the unmount
             // leaves a `mounted` record over an unmounted global path, which the next detach
             // (or attach) completes, and `reconcile` reports; the journal is removed last.
-            try timings.measure("unmount") { () throws(VolumeError) in try cleanupMountPoint(global) }
+            try timings.measure("unmount") { () throws(VolumeError) in try cleanupVolume(at: global, access) }
             let identity: Provider.Identity?
             do {
                 if let record {
@@ -441,6 +530,20 @@ extension BlockVolumePlugin {
         return timings
     }
 
+    /// `.block` when `global` holds what a block attach leaves there (its `device` file: a
+    /// device node, or the empty file under it), so that a detach without a journal record
+    /// still removes it; `.filesystem` otherwise, and always when `global` is a mount point (a
+    /// file of that name in a filesystem is data).
+    func leftBlockFile(at global: FilePath) -> VolumeAccess {
+        guard (try? isMounted(global)) == false,
+            let st = (try? Files.status(Self.volumePath(global, .block), followSymlinks: false)) ?? nil
+        else {
+            return .filesystem
+        }
+        let kind = st.st_mode & S_IFMT
+        return kind == S_IFBLK || (kind == S_IFREG && st.st_size == 0) ? .block : .filesystem
+    }
+
     /// Every journaled volume next to the node's real state. A record without an identity (an
     /// attach interrupted around its map) is checked against the devices the provider finds for
     /// the volume, so that a mapping made before the crash shows.
@@ -448,7 +551,6 @@ extension BlockVolumePlugin {
         var statuses: [VolumeStatus] = []
         for key in journal.keys() {
             guard let record = try journal.load(key) else { continue }
-            let global = globalPath(of: record)
             var attached = false
             var devicePath = record.devicePath
             if let identity = record.identity {
@@ -460,8 +562,8 @@ extension BlockVolumePlugin {
             statuses.append(
                 VolumeStatus(
                     key: key, phase: record.phase, devicePath: devicePath, deviceAttached: attached,
-                    globalMounted: (try? isMounted(global)) ?? false,
-                    workloadMounts: (try? workloadMounts(of: global)) ?? [],
+                    globalMounted: (try? isMounted(volumePath(of: record))) ?? false,
+                    workloadMounts: (try? workloadMounts(of: volumePath(of: record))) ?? [],
                     readOnly: record.readOnly, fsType: record.fsType))
         }
         return statuses

@@ -1,4 +1,5 @@
 import BlockMount
+import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
@@ -108,6 +109,31 @@ extension BlockVolumePlugin {
                 try mounter.bind(source: global, target: target, readOnly: readOnly, requiredFlags: requiredFlags)
             }
         }
+    }
+
+    /// Makes a block volume's device visible at `file`: creates it (an empty regular file, and
+    /// its directory) and bind-mounts the device node onto it, read-only when asked. The bind
+    /// keeps the device usable (no nodev): the workload's runtime, and kubelet's loop device that
+    /// pins a published block volume, open the node through it. A read-only bind does not stop
+    /// writes through a device node (the kernel checks a node's mount only for nodev): the
+    /// container runtime's device permissions do, and a read-only volume is mapped read-only.
+    func bindDeviceNode(_ node: FilePath, to file: FilePath, readOnly: Bool, timings: inout PhaseTimings)
+        throws(VolumeError)
+    {
+        do throws(SyscallError) {
+            try Files.makeDirectories(file.removingLastComponent(), mode: 0o750)
+            try Files.makeFile(file)
+        } catch {
+            throw VolumeError(.io, "cannot create \(file) to bind the device \(node) onto", cause: error)
+        }
+        try bind(node, to: file, readOnly: readOnly, requiredFlags: 0, timings: &timings)
+    }
+
+    /// Unmounts and removes the volume at `global`: the mount (filesystem), or the device file
+    /// and then the directory (block).
+    func cleanupVolume(at global: FilePath, _ access: VolumeAccess) throws(VolumeError) {
+        if access == .block { try cleanupMountPoint(Self.volumePath(global, .block)) }
+        try cleanupMountPoint(global)
     }
 
     func applyOwnership(_ target: FilePath, gid: UInt32, timings: inout PhaseTimings) throws(VolumeError) {

@@ -70,7 +70,8 @@ extension BlockVolumePlugin {
                     throw VolumeError(.device, "cannot tell whether the device of \(key) is attached: \(error)",
                         underlying: error)
                 }
-                let mounted = try isMounted(global)
+                let access = record.access ?? .filesystem
+                let mounted = try isMounted(volumePath(of: record))
                 let kind = Self.classify(
                     phase: record.phase, deviceAttached: attached, globalMounted: mounted,
                     identityKnown: record.identity != nil)
@@ -92,7 +93,7 @@ extension BlockVolumePlugin {
                             throw VolumeError(.device, "cannot detach the unmounted device of \(key): \(error)",
                                 underlying: error)
                         }
-                        try cleanupMountPoint(global)
+                        try cleanupVolume(at: global, access)
                         try journal.remove(key)
                         detail = "device \(record.devicePath ?? "?") was attached but not mounted; it was detached"
                         repaired = true
@@ -112,16 +113,16 @@ extension BlockVolumePlugin {
                                     underlying: error)
                             }
                         }
-                        try cleanupMountPoint(global)
+                        try cleanupVolume(at: global, access)
                         try journal.remove(key)
                         repaired = true
                     }
                 case .staleMount:
-                    let users = try workloadMounts(of: global)
+                    let users = try workloadMounts(of: volumePath(of: record))
                     detail = "\(global) is mounted but device \(record.devicePath ?? "?") is gone"
                     if users.isEmpty {
                         if repair {
-                            try cleanupMountPoint(global)
+                            try cleanupVolume(at: global, access)
                             try journal.remove(key)
                             repaired = true
                         }

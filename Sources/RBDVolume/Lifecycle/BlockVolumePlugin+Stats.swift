@@ -1,5 +1,6 @@
 // What a volume holds and whether it is healthy: CSI's NodeGetVolumeStats (bytes, inodes,
 // volume_condition), the CLI's `stats`.
+import BlockMount
 import LinuxSystem
 import SystemPackage
 
@@ -93,6 +94,10 @@ extension BlockVolumePlugin {
         } catch {
             return VolumeCondition(abnormal: true, message: error.message)
         }
+        if record.access == .block {
+            return VolumeCondition(
+                abnormal: false, message: "device \(device) is bound at \(volumePath(of: record))")
+        }
         if !record.readOnly, let usage = try? usage(at: global), usage.readOnly {
             return VolumeCondition(
                 abnormal: true,
@@ -103,26 +108,39 @@ extension BlockVolumePlugin {
     }
 }
 
-/// ``VolumeUsage`` and ``VolumeCondition`` of one volume path.
+/// ``VolumeUsage`` (or a block volume's size) and ``VolumeCondition`` of one volume path.
 public struct VolumeStats: Sendable, Codable, Equatable {
-    /// Space and inodes at the path.
-    public var usage: VolumeUsage
+    /// Space and inodes at the path; `nil` for a block volume.
+    public var usage: VolumeUsage?
+    /// A block volume's size in bytes (BLKGETSIZE64 of the device at the path); `nil` for a
+    /// filesystem.
+    public var deviceBytes: UInt64?
     /// Whether the volume is healthy.
     public var condition: VolumeCondition
 }
 
 extension BlockVolumePlugin {
-    /// Usage at `path` (the volume's mount or one of its binds) and the condition of the volume
+    /// Usage at `path` (the volume's mount or one of its binds; for a block volume, its
+    /// device file or a bind of it: then the device's size) and the condition of the volume
     /// attached under `key`.
-    /// - Throws: `VolumeError` `.notFound` when `path` does not exist or the journal has no
-    ///   record for `key`, `.invalidArgument`, `.journal`, `.io`.
+    /// - Throws: `VolumeError` `.notFound` when `path` does not exist, is not a block volume's
+    ///   device, or the journal has no record for `key`; `.invalidArgument`, `.journal`, `.io`,
+    ///   `.mount` (the size cannot be read).
     public func stats(key: String, at path: FilePath) throws(VolumeError) -> VolumeStats {
         try VolumeNames.validateKey(key)
         guard let record = try journal.load(key) else {
             throw VolumeError(.notFound, "volume \(key) is not attached on this node (no journal record)", path: path)
         }
-        let usage = try usage(at: path)
-        return VolumeStats(usage: usage, condition: condition(of: record))
+        guard record.access == .block else {
+            return VolumeStats(usage: try usage(at: path), deviceBytes: nil, condition: condition(of: record))
+        }
+        do throws(VolumeError) {
+            try requireDeviceNode(at: path, of: record, key)
+        } catch {
+            throw VolumeError(.notFound, error.message, path: path)
+        }
+        let bytes = try wrap("cannot read the size of \(path)") { () throws(MountError) in try BlockProbe.size(of: path) }
+        return VolumeStats(usage: nil, deviceBytes: bytes, condition: condition(of: record))
     }
 
     /// ``stats(key:at:)`` on a Dispatch thread (statvfs of a filesystem whose cluster is gone can block).

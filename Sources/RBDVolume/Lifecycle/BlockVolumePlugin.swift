@@ -119,6 +119,20 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
         record.globalPath.map { FilePath($0) } ?? globalPath(key: record.key)
     }
 
+    /// The file in a block volume's mount path that the device node is bound onto.
+    public static var blockFileName: String { "device" }
+
+    /// Where the volume itself is, for a mount path `global`: the mount there (filesystem), or
+    /// the bind of the device node on `global/device` (block).
+    public static func volumePath(_ global: FilePath, _ access: VolumeAccess) -> FilePath {
+        access == .block ? global.appending(blockFileName) : global
+    }
+
+    /// ``volumePath(_:_:)`` of a record's global path and access.
+    public func volumePath(of record: JournalRecord<Provider.Identity>) -> FilePath {
+        Self.volumePath(globalPath(of: record), record.access ?? .filesystem)
+    }
+
     /// A caller-given path, normalized: absolute, without `..`, NUL or control characters.
     static func checkedPath(_ path: FilePath, _ what: String) throws(VolumeError) -> FilePath {
         let normalized = path.lexicallyNormalized()

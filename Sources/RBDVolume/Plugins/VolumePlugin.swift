@@ -7,6 +7,15 @@ import SystemPackage
 /// protocol and answers `canSupport` for it; the manager needs no change.
 public protocol VolumeSource: Sendable, CustomStringConvertible {}
 
+/// How a workload sees a volume.
+public enum VolumeAccess: String, Sendable, Codable, Equatable {
+    /// A filesystem: probed, formatted only when proven blank, mounted (CSI's mount access type).
+    case filesystem
+    /// The raw device: its node bind-mounted onto a file, never probed or formatted (CSI's
+    /// block access type; Kubernetes' `volumeMode: Block`).
+    case block
+}
+
 /// A volume as a workload asks for it.
 public struct VolumeSpec: Sendable, CustomStringConvertible {
     /// The volume's name in the workload (the last component of its path under the pod).
@@ -25,6 +34,10 @@ public struct VolumeSpec: Sendable, CustomStringConvertible {
     /// Whether a device proven blank may be formatted; `false` (a CSI static volume, whose
     /// data comes from elsewhere) refuses a blank device instead.
     public var mayFormat: Bool = true
+    /// A filesystem (by default), or the raw device: then `fsType`, `mountOptions`,
+    /// `formatOptions` and `mayFormat` do not apply, and the device's node is bound onto the
+    /// file ``BlockVolumePlugin/blockFileName`` in the mount path.
+    public var access: VolumeAccess = .filesystem
 
     /// Creates a spec.
     public init(
@@ -38,7 +51,9 @@ public struct VolumeSpec: Sendable, CustomStringConvertible {
         self.mountOptions = mountOptions
     }
 
-    public var description: String { "\(name) (\(source)\(readOnly ? ", read-only" : ""))" }
+    public var description: String {
+        "\(name) (\(source)\(readOnly ? ", read-only" : "")\(access == .block ? ", block" : ""))"
+    }
 }
 
 /// The node a plugin works on: its root directory and the pseudo-filesystem roots.

@@ -172,7 +172,7 @@ import Testing
             !(try await plugin.setUp(key: key, at: staging, target: target, readOnly: true, deadline: deadline)).changed
         )
         let stats = try await plugin.stats(key: key, at: target)
-        #expect(stats.usage.totalBytes > 50 << 20 && stats.usage.readOnly && !stats.condition.abnormal)
+        #expect((stats.usage?.totalBytes ?? 0) > 50 << 20 && stats.usage?.readOnly == true && !stats.condition.abnormal)
 
         // Another source under the same key, another path, another mode: refused, nothing changed.
         let (plugin, spec, key, staging, elsewhere) = (plugin, spec, key, staging, dir("elsewhere"))
@@ -282,7 +282,7 @@ import Testing
         _ = try sh("losetup -c '\(attached.devicePath)'")
         let grown = try plugin.expand(key: key, requiredBytes: 512 << 20)
         #expect(grown.deviceBytes == 512 << 20)
-        #expect(grown.filesystemBytes > before * 3 / 2, "\(before) → \(grown.filesystemBytes)")
+        #expect((grown.filesystemBytes ?? 0) > before * 3 / 2, "\(before) → \(grown.filesystemBytes ?? 0)")
         #expect(grown.timings.phases.map(\.name) == ["size", "resize"])
         #expect(try plugin.expand(key: key).filesystemBytes == grown.filesystemBytes)
         do {
@@ -293,5 +293,97 @@ import Testing
         }
         try plugin.detach(key: key, at: staging)
         #expect(try sh("losetup -j '\(big)'").isEmpty)
+    }
+
+    /// Block access (CSI's block volumes): the device node bound onto `<staging>/device` and onto
+    /// the target file, never probed or formatted; data written through the target reaches the
+    /// device; stats give its size; another access mode, a lost bind, or unstage while published
+    /// are refused; unpublish and unstage leave no file, mount or device behind.
+    @Test func aBlockVolumeIsTheDeviceBoundOntoFiles() async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var blockSpec = spec
+        blockSpec.access = .block
+        let attached = try await plugin.attach(blockSpec, key: key, at: staging, deadline: deadline)
+        #expect(attached.changed && !attached.formatted && attached.fsType == nil)
+        let file = staging.appending("device")
+        #expect(try isMountPoint(file))
+        let node = try #require(try Files.status(attached.devicePath, followSymlinks: true))
+        let bound = try #require(try Files.status(file))
+        #expect(bound.st_mode & S_IFMT == S_IFBLK && bound.st_rdev == node.st_rdev)
+        #expect(!(try await plugin.attach(blockSpec, key: key, at: staging, deadline: deadline)).changed)
+        #expect(try await plugin.record(key: key)?.access == .block)
+        // Never formatted: the image is still all zeros.
+        let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: image.string)).readData(ofLength: 1 << 20)
+        #expect(head.allSatisfy { $0 == 0 })
+
+        // Staged as block: a filesystem stage or publish of the same key is refused.
+        let (plugin, spec, key, staging) = (plugin, spec, key, staging)
+        do {
+            _ = try await plugin.attach(spec, key: key, at: staging, deadline: deadline)
+            Issue.record("a block volume was attached as a filesystem")
+        } catch {
+            #expect(error.code == .inUse && error.message.contains("as a block volume"), "\(error.message)")
+        }
+        let target = dir("kubelet/plugins/kubernetes.io/csi/volumeDevices/publish/pv/pod-1")
+        do {
+            _ = try await plugin.setUp(key: key, at: staging, target: target, access: .filesystem, deadline: deadline)
+            Issue.record("a block volume was published as a filesystem")
+        } catch {
+            #expect(error.code == .inUse)
+        }
+        let published = try await plugin.setUp(key: key, at: staging, target: target, access: .block, deadline: deadline)
+        #expect(published.changed)
+        #expect(
+            !(try await plugin.setUp(key: key, at: staging, target: target, access: .block, deadline: deadline)).changed)
+        let pattern = Data("krbd block volume\n".utf8)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: target.string))
+        try handle.write(contentsOf: pattern)
+        try handle.synchronize()
+        try handle.close()
+        let written = try FileHandle(forReadingFrom: URL(fileURLWithPath: image.string)).readData(ofLength: pattern.count)
+        #expect(written == pattern)
+        let readOnlyTarget = dir("kubelet/plugins/kubernetes.io/csi/volumeDevices/publish/pv/pod-2")
+        #expect(try await plugin.setUp(key: key, at: staging, target: readOnlyTarget, readOnly: true, deadline: deadline).readOnly)
+
+        let stats = try await plugin.stats(key: key, at: target)
+        #expect(stats.usage == nil && stats.deviceBytes == 64 << 20 && !stats.condition.abnormal, "\(stats)")
+        await #expect(throws: VolumeError.self) { try await plugin.stats(key: key, at: staging) }
+        #expect(try plugin.expand(key: key).filesystemBytes == nil)
+        do {
+            try await plugin.detach(key: key, at: staging, deadline: deadline)
+            Issue.record("unstaged while published")
+        } catch {
+            #expect(error.code == .inUse && error.message.contains(target.string), "\(error.message)")
+        }
+        try await plugin.tearDown(key: key, target: target, deadline: deadline)
+        try await plugin.tearDown(key: key, target: readOnlyTarget, deadline: deadline)
+        #expect(!FileManager.default.fileExists(atPath: target.string))
+
+        // A lost bind (a reboot leaves the empty file): publish refuses it.
+        #expect(umount2(file.string, 0) == 0)
+        do {
+            _ = try await plugin.setUp(key: key, at: staging, target: target, deadline: deadline)
+            Issue.record("an empty device file was bound")
+        } catch {
+            #expect(error.code == .notAttached)
+        }
+        #expect(!FileManager.default.fileExists(atPath: target.string))
+        // Staged again, the bind is back.
+        #expect(!(try await plugin.attach(blockSpec, key: key, at: staging, deadline: deadline)).formatted)
+        #expect(try isMountPoint(file))
+        try await plugin.detach(key: key, at: staging, deadline: deadline)
+        try await plugin.detach(key: key, at: staging, deadline: deadline)
+        #expect(!FileManager.default.fileExists(atPath: staging.string))
+        #expect(try sh("losetup -j '\(image)'").isEmpty)
+        #expect(try await plugin.record(key: key) == nil)
+    }
+
+    /// Block volumes take no mount or format options.
+    @Test func aBlockVolumeWithMountOptionsIsRefusedBeforeAttaching() throws {
+        var blockSpec = spec
+        blockSpec.access = .block
+        blockSpec.mountOptions = ["noatime"]
+        #expect(throws: VolumeError.self) { try plugin.attach(blockSpec, key: key, at: staging) }
+        #expect(try sh("losetup -j '\(image)'").isEmpty)
     }
 }
