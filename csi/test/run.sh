@@ -44,6 +44,8 @@ nice -n 19 swift build --product krbd-csi 2>&1 | tail -3
 binary="$(swift build --show-bin-path)/krbd-csi"
 
 mkdir -p "$tmp/sys/bus/rbd" "$tmp/state"
+# A kernel without journaling (0x3d: layering, exclusive-lock, object-map, fast-diff, deep-flatten).
+echo 0x000000000000003d >"$tmp/sys/bus/rbd/supported_features"
 cat >"$tmp/config.json" <<'JSON'
 [{"clusterID": "c1", "monitors": ["192.0.2.1:6789", "[v2:192.0.2.2:3300/0,v1:192.0.2.2:6789/0]"],
   "rbd": {"radosNamespace": "tenant-a"}}]

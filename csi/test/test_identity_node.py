@@ -221,7 +221,10 @@ def test_multi_node_writer_needs_block(node, attempt):
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     block = capability(block=True, mode=csi.VolumeCapability.AccessMode.MULTI_NODE_MULTI_WRITER)
     request.volume_capability.CopyFrom(block)
-    assert call_error(node, "NodeStageVolume", request).code() == grpc.StatusCode.UNIMPLEMENTED
+    # Past the capability checks: the next refusal is the missing image name.
+    error = call_error(node, "NodeStageVolume", request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "imageName is required" in error.details(), \
+        error.details()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -318,12 +321,37 @@ def test_stage_needs_user_and_key(node, secrets, attempt):
 
 
 @pytest.mark.parametrize("attempt", TWICE)
-def test_block_access_is_unimplemented_in_this_build(node, attempt):
-    request = staged()
+@pytest.mark.parametrize("block", [True, False], ids=["block", "mount"])
+def test_image_features_the_kernel_lacks_are_refused_before_mapping(node, block, attempt):
+    # run.sh's fixture kernel supports 0x3d: no journaling.
+    request = staged(imageFeatures="layering,exclusive-lock,journaling")
+    request.volume_capability.CopyFrom(capability(block=block))
+    error = call_error(node, "NodeStageVolume", request)
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert "does not support journaling" in error.details()
+    assert "rbd feature disable" in error.details()
+    assert SECRET not in error.details()
+    journal = os.environ["CSI_STATE"] + "/plugins/rbd/journal"
+    assert not os.path.isdir(journal) or os.listdir(journal) == []
+
+
+@pytest.mark.parametrize("attempt", TWICE)
+def test_unknown_image_features_are_invalid(node, attempt):
+    request = staged(imageFeatures="layering,exclusive_lock")
     request.volume_capability.CopyFrom(capability(block=True))
     error = call_error(node, "NodeStageVolume", request)
-    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "block access" in error.details()
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert 'unknown image feature "exclusive_lock"' in error.details()
+
+
+@pytest.mark.parametrize("attempt", TWICE)
+def test_a_shared_block_writer_may_not_be_fenced(node, attempt):
+    request = staged(fencing="exclusiveLock")
+    request.volume_capability.CopyFrom(
+        capability(block=True, mode=csi.VolumeCapability.AccessMode.MULTI_NODE_MULTI_WRITER))
+    error = call_error(node, "NodeStageVolume", request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert "MULTI_NODE_MULTI_WRITER" in error.details()
 
 
 def test_secrets_never_logged(node):

@@ -15,6 +15,7 @@ import ctypes
 import errno
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -400,3 +401,86 @@ def test_concurrent_stages_and_publishes(server):
             future.result()
     for _, image in volumes:
         assert mapped(image) == []
+
+
+def block_capability(mode=Mode.SINGLE_NODE_WRITER):
+    cap = csi.VolumeCapability(access_mode=csi.VolumeCapability.AccessMode(mode=mode))
+    cap.block.SetInParent()
+    return cap
+
+
+def test_a_block_volume_is_the_device_bound_onto_files(server):
+    # kubelet's layout for volumeMode: Block: a staging directory per PV, a publish file per pod.
+    volume, image = "pv-block", IMAGES[4]
+    kubelet = os.path.join(server.dir, "kubelet/plugins/kubernetes.io/csi/volumeDevices")
+    staging = os.path.join(kubelet, "staging", volume)
+    os.makedirs(staging, exist_ok=True)
+    os.makedirs(os.path.join(kubelet, "publish", volume), exist_ok=True)
+    rw, ro = (os.path.join(kubelet, "publish", volume, pod) for pod in ("pod-a", "pod-b"))
+
+    stage = stage_request(volume, staging, image, imageFeatures="layering")
+    stage.volume_capability.CopyFrom(block_capability())
+    for _ in range(2):
+        server.node.NodeStageVolume(stage, timeout=300)
+    (device_id,) = mapped(image)
+    node = os.path.join(staging, "device")
+    st = os.stat(node)
+    with open("/sys/bus/rbd/devices/%s/major" % device_id) as f:
+        major = int(f.read())
+    with open("/sys/bus/rbd/devices/%s/minor" % device_id) as f:
+        minor = int(f.read())
+    assert stat.S_ISBLK(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor)
+    with open(node, "rb") as f:
+        assert f.read(1 << 20) == bytes(1 << 20), "a block volume was formatted"
+
+    def publish(path, readonly=False, capability=None):
+        return csi.NodePublishVolumeRequest(
+            volume_id=volume, staging_target_path=staging, target_path=path, readonly=readonly,
+            volume_capability=capability or block_capability())
+
+    for _ in range(2):
+        server.node.NodePublishVolume(publish(rw), timeout=120)
+        server.node.NodePublishVolume(publish(ro, readonly=True), timeout=120)
+    assert mounted(rw) and mounted(ro) and "ro" in {m[0]: m[2].split(",") for m in mounts()}[ro]
+    pattern = b"krbd-csi block volume " * 100
+    with open(rw, "r+b") as f:
+        f.seek(1 << 20)
+        f.write(pattern)
+        f.flush()
+        os.fsync(f.fileno())
+    # A Filesystem publish of a volume staged as Block: refused.
+    error = error_of(server.node.NodePublishVolume, publish(target(server, "pod-m", volume), capability=capability()))
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS, error.details()
+
+    stats = server.node.NodeGetVolumeStats(csi.NodeGetVolumeStatsRequest(volume_id=volume, volume_path=rw), timeout=60)
+    assert [(u.unit, u.total) for u in stats.usage] == [(csi.VolumeUsage.BYTES, 1 << 30)], stats
+    assert not stats.volume_condition.abnormal, stats.volume_condition.message
+    expanded = server.node.NodeExpandVolume(
+        csi.NodeExpandVolumeRequest(volume_id=volume, volume_path=rw, volume_capability=block_capability()),
+        timeout=120)
+    assert expanded.capacity_bytes == 1 << 30
+
+    error = error_of(server.node.NodeUnstageVolume,
+                     csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    for _ in range(2):
+        for path in (rw, ro):
+            server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path),
+                                            timeout=120)
+    assert not os.path.exists(rw) and not os.path.exists(ro)
+    for _ in range(2):
+        server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                      timeout=120)
+    assert not os.path.exists(node) and mapped(image) == []
+
+    # Mapped anew, the data written through pod-a's file is on the image (it went to the cluster).
+    os.makedirs(staging, exist_ok=True)
+    server.node.NodeStageVolume(stage, timeout=300)
+    server.node.NodePublishVolume(publish(rw), timeout=120)
+    with open(rw, "rb") as f:
+        f.seek(1 << 20)
+        assert f.read(len(pattern)) == pattern
+    server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=rw), timeout=120)
+    server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                  timeout=120)
+    assert mapped(image) == []

@@ -66,6 +66,24 @@ import Testing
         #expect(volume.spec.readOnly && volume.spec.mountOptions == ["noatime"])
     }
 
+    @Test func aBlockVolumeIsNeverFormattedOrMounted() throws {
+        let volume = try parse {
+            $0.volumeCapability = Fixtures.capability(mount: false)
+            $0.volumeContext["mkfsOptions"] = "-m0"  // a StorageClass shared with Filesystem PVCs: not for block
+        }
+        #expect(volume.spec.access == .block && !volume.spec.mayFormat)
+        #expect(volume.spec.mountOptions.isEmpty && volume.spec.formatOptions.isEmpty)
+        #expect((volume.spec.source as? RBDVolumeSource)?.fencing == .exclusiveLock)
+        let shared = try parse { $0.volumeCapability = Fixtures.capability(mount: false, mode: .multiNodeMultiWriter) }
+        #expect((shared.spec.source as? RBDVolumeSource)?.fencing == Fencing.none)
+    }
+
+    @Test func imageFeaturesAreParsed() throws {
+        let volume = try parse { $0.volumeContext["imageFeatures"] = "layering, exclusive-lock,,deep-flatten" }
+        #expect(volume.features == [.layering, .exclusiveLock, .deepFlatten])
+        #expect(try parse().features == nil)
+    }
+
     @Test func mapOptionForms() {
         #expect(VolumeRequest.krbdOptions("a,b=1") == "a,b=1")
         #expect(VolumeRequest.krbdOptions("krbd:a;nbd:b") == "a")
@@ -86,7 +104,14 @@ import Testing
             (.invalidArgument, "mapOptions", { $0.volumeContext["mapOptions"] = "bogus=1" }),
             (.invalidArgument, "userID and userKey", { $0.secrets = [:] }),
             (.invalidArgument, "userID/userKey", { $0.secrets["userKey"] = "%%%" }),
-            (.unimplemented, "block access", { $0.volumeCapability = Fixtures.capability(mount: false) }),
+            (.invalidArgument, "unknown image feature \"bogus\"", { $0.volumeContext["imageFeatures"] = "layering,bogus" }),
+            (
+                .invalidArgument, "MULTI_NODE_MULTI_WRITER",
+                {
+                    $0.volumeCapability = Fixtures.capability(mount: false, mode: .multiNodeMultiWriter)
+                    $0.volumeContext["fencing"] = "exclusiveLock"
+                }
+            ),
         ]
         for (code, text, change) in cases {
             guard let error = failure(change) else { continue }

@@ -13,11 +13,15 @@ package struct VolumeRequest: Sendable {
     package var spec: VolumeSpec
     /// The image, for messages.
     package var image: ImageSpec
+    /// The image's features as volume_context `imageFeatures` names them (ceph-csi's StorageClass key), checked
+    /// against the kernel's before mapping; `nil` when not given.
+    package var features: RBDFeatures?
 
     /// Parses a stage request against the node's clusters.
     ///
-    /// - Throws: `CSIError` `.invalidArgument` naming the context key or secret; `.failedPrecondition` for a
-    ///   clusterID this node's `--cluster-config` does not list; `.unimplemented` for block access.
+    /// - Throws: `CSIError` `.invalidArgument` naming the context key or secret, or for a capability that is
+    ///   neither mount nor block; `.failedPrecondition` for a clusterID this node's `--cluster-config` does not
+    ///   list.
     package init(stage request: Csi_V1_NodeStageVolumeRequest, clusters: ClusterConfig) throws(CSIError) {
         let rpc = Csi_V1_NodeStageVolumeRequest.rpcName
         let context = request.volumeContext
@@ -29,10 +33,12 @@ package struct VolumeRequest: Sendable {
                 "\(rpc): volume_context mounter \"\(mounter)\" is not supported: krbd-csi maps with the kernel's rbd "
                     + "driver only (mounter \"rbd\"); serve rbd-nbd volumes with ceph-csi's node plugin")
         }
-        guard case .mount(let mount)? = request.volumeCapability.accessType else {
-            throw CSIError(
-                .unimplemented,
-                "\(rpc): block access is not implemented in this krbd-csi build yet; use a Filesystem volume mode")
+        let mount: Csi_V1_VolumeCapability.MountVolume?
+        switch request.volumeCapability.accessType {
+        case .mount(let volume)?: mount = volume
+        case .block?: mount = nil
+        case nil:
+            throw CSIError(.invalidArgument, "\(rpc): volume_capability needs an access type (block or mount)")
         }
         guard let clusterID = value("clusterID") else {
             throw CSIError(
@@ -57,6 +63,13 @@ package struct VolumeRequest: Sendable {
                 .invalidArgument,
                 "\(rpc): volume_context imageName is required (ceph-csi's provisioner sets it) unless staticVolume is "
                     + "\"true\" (then volume_id is the image)")
+        }
+        if let text = value("imageFeatures") {
+            do {
+                features = try RBDFeatures(parsing: text)
+            } catch {
+                throw CSIError(.invalidArgument, "\(rpc): volume_context imageFeatures: \(error.message)", cause: error)
+            }
         }
         let namespace = value("radosNamespace") ?? cluster.radosNamespace
         do {
@@ -102,6 +115,9 @@ package struct VolumeRequest: Sendable {
         // krbd-csi's own key: the kernel's exclusive lock, held for the mapping's life, keeps a second node from
         // writing the image, and also keeps a provisioner's `rbd resize` out while the volume is staged (EROFS):
         // "none" trades the fence for online expansion.
+        // A multi-node writer (block only, as RequestChecks holds) is shared on purpose: its writers coordinate
+        // themselves (a clustered filesystem, a VM's live migration), so it maps unfenced, as ceph-csi does.
+        let sharedWriter = mode == .multiNodeMultiWriter
         let fencing: Fencing
         if let text = value("fencing") {
             guard let chosen = Fencing(rawValue: text) else {
@@ -109,12 +125,27 @@ package struct VolumeRequest: Sendable {
                     .invalidArgument,
                     "\(rpc): volume_context fencing \"\(text)\": use exclusiveLock, requireExclusiveLock or none")
             }
+            if sharedWriter && chosen != .none {
+                throw CSIError(
+                    .invalidArgument,
+                    "\(rpc): volume_context fencing \"\(text)\" keeps all but one node from writing, and the access "
+                        + "mode is MULTI_NODE_MULTI_WRITER; use fencing \"none\" (or remove it) for a shared volume")
+            }
             fencing = chosen
         } else {
-            fencing = .exclusiveLock
+            fencing = sharedWriter ? .none : .exclusiveLock
         }
         let source = RBDVolumeSource(
             image: image, monitors: cluster.monitors, credentials: credentials, options: options, fencing: fencing)
+        guard let mount else {
+            // Block: the device itself, bound onto a file in the staging directory; nothing to format or mount.
+            var spec = VolumeSpec(name: "csi", source: source, readOnly: readOnly)
+            spec.access = .block
+            spec.mayFormat = false
+            self.key = VolumeNames.key(forVolumeID: request.volumeID)
+            self.spec = spec
+            return
+        }
         let fsType = mount.fsType.isEmpty ? "ext4" : mount.fsType
         var flags = mount.mountFlags
         // As ceph-csi: a clone or snapshot of an xfs volume has its parent's UUID, which xfs refuses to mount twice.

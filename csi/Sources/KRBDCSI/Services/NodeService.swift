@@ -1,9 +1,11 @@
-// The CSI Node service: NodeStage/Unstage (map, format only a blank device, mount at the staging path),
-// NodePublish/Unpublish (bind into the target path), NodeGetVolumeStats, through RBDVolume's async lifecycle;
-// NodeExpandVolume (the kernel's new size, then resize2fs / xfs_growfs online); NodeGetInfo and
-// NodeGetCapabilities. Block access answers UNIMPLEMENTED (not built yet).
+// The CSI Node service, through RBDVolume's async lifecycle: NodeStage/Unstage (map; mount access: format only a
+// blank device and mount at the staging path; block access: bind the device node onto `<staging>/device`),
+// NodePublish/Unpublish (bind into the target path: a directory, or a file for block), NodeGetVolumeStats,
+// NodeExpandVolume (the kernel's new size, then resize2fs / xfs_growfs online; block: the size only), NodeGetInfo
+// and NodeGetCapabilities.
 import CSI
 import GRPCCore
+import KRBD
 import RBDVolume
 import SystemPackage
 
@@ -42,6 +44,13 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             let volume = try VolumeRequest(stage: request, clusters: clusters)
             let staging = FilePath(request.stagingTargetPath)
             let context = "NodeStageVolume of \(request.volumeID) (\(volume.image)) at \(staging)"
+            if let features = volume.features {
+                do throws(RBDError) {
+                    try volumes.plugin.provider.bus.requireSupported(features, of: volume.image)
+                } catch {
+                    throw CSIError(error, context: context)
+                }
+            }
             let result: AttachResult
             do throws(VolumeError) {
                 result = try await volumes.plugin.attach(
@@ -85,11 +94,13 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         request: Csi_V1_NodePublishVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodePublishVolumeResponse {
         try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodePublishVolumeResponse in
-            guard case .mount(let mount)? = request.volumeCapability.accessType else {
-                throw CSIError(
-                    .unimplemented,
-                    "NodePublishVolume: block access is not implemented in this krbd-csi build yet; use a Filesystem "
-                        + "volume mode")
+            let mountFlags: [String]
+            let access: VolumeAccess
+            switch request.volumeCapability.accessType {
+            case .mount(let mount)?: (mountFlags, access) = (mount.mountFlags, .filesystem)
+            case .block?: (mountFlags, access) = ([], .block)
+            case nil:
+                throw CSIError(.invalidArgument, "NodePublishVolume: volume_capability needs an access type (block or mount)")
             }
             let mode = request.volumeCapability.accessMode.mode
             let readOnly = request.readonly || mode == .singleNodeReaderOnly || mode == .multiNodeReaderOnly
@@ -97,7 +108,8 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             do throws(VolumeError) {
                 let result = try await volumes.plugin.setUp(
                     key: VolumeNames.key(forVolumeID: request.volumeID), at: FilePath(request.stagingTargetPath),
-                    target: target, readOnly: readOnly, mountOptions: mount.mountFlags, deadline: volumes.deadline)
+                    target: target, readOnly: readOnly, mountOptions: mountFlags, access: access,
+                    deadline: volumes.deadline)
                 PluginMetrics.phases(result.timings, operation: "publish")
             } catch {
                 throw CSIError(
@@ -139,15 +151,21 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             var response = Csi_V1_NodeGetVolumeStatsResponse()
             var bytes = Csi_V1_VolumeUsage()
             bytes.unit = .bytes
-            bytes.total = answer.usage.totalBytes
-            bytes.available = answer.usage.availableBytes
-            bytes.used = answer.usage.usedBytes
-            var inodes = Csi_V1_VolumeUsage()
-            inodes.unit = .inodes
-            inodes.total = answer.usage.totalInodes
-            inodes.available = answer.usage.availableInodes
-            inodes.used = answer.usage.usedInodes
-            response.usage = [bytes, inodes]
+            if let usage = answer.usage {
+                bytes.total = usage.totalBytes
+                bytes.available = usage.availableBytes
+                bytes.used = usage.usedBytes
+                var inodes = Csi_V1_VolumeUsage()
+                inodes.unit = .inodes
+                inodes.total = usage.totalInodes
+                inodes.available = usage.availableInodes
+                inodes.used = usage.usedInodes
+                response.usage = [bytes, inodes]
+            } else {
+                // Block: the device's size (the spec's "total" in BYTES); what is used on it is the workload's.
+                bytes.total = Int64(clamping: answer.deviceBytes ?? 0)
+                response.usage = [bytes]
+            }
             response.volumeCondition.abnormal = answer.condition.abnormal
             response.volumeCondition.message = answer.condition.message
             return response
@@ -158,10 +176,6 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         request: Csi_V1_NodeExpandVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeExpandVolumeResponse {
         try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodeExpandVolumeResponse in
-            if case .block? = request.volumeCapability.accessType {
-                throw CSIError(
-                    .unimplemented, "NodeExpandVolume: block access is not implemented in this krbd-csi build yet")
-            }
             let required = UInt64(max(0, request.capacityRange.requiredBytes))
             let result: ExpandResult
             do throws(VolumeError) {
