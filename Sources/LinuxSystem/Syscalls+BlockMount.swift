@@ -16,14 +16,14 @@ import SystemPackage
 
 /// pread(2).
 package func system_pread(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) -> Int {
-    if let r = mockedCall("pread", fd: fd, ["count=\(buffer.count)", "offset=\(offset)"]) { return r }
+    if let r = mocked("pread", fd: fd, ["count=\(buffer.count)", "offset=\(offset)"]) { return r }
     return pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
 }
 
 /// posix_fadvise(2) with the syscall convention of the other wrappers: 0, or -1 with `errno`
 /// set (glibc's posix_fadvise returns the error number instead).
 package func system_posix_fadvise(_ fd: CInt, _ offset: Int64, _ length: Int64, _ advice: CInt) -> CInt {
-    if let r = mockedCall("posix_fadvise", fd: fd, ["offset=\(offset)", "length=\(length)", "advice=\(advice)"]) {
+    if let r = mocked("posix_fadvise", fd: fd, ["offset=\(offset)", "length=\(length)", "advice=\(advice)"]) {
         return CInt(r)
     }
     let rc = posix_fadvise(fd, off_t(offset), off_t(length), advice)
@@ -35,7 +35,7 @@ package func system_posix_fadvise(_ fd: CInt, _ offset: Int64, _ length: Int64, 
 /// statvfs(3) (statfs(2) underneath); `f_flag` carries the mount's ST_* flags.
 /// statvfs(3). A mock's success value is the `f_flag` it reports (`ST_*` = `MS_*` values).
 package func system_statvfs(_ path: String, _ buffer: inout statvfs) -> CInt {
-    if let r = mockedCall("statvfs", path: path) {
+    if let r = mocked("statvfs", path: path) {
         guard r >= 0 else { return CInt(r) }
         buffer.f_flag = UInt(r)
         return 0
@@ -46,7 +46,7 @@ package func system_statvfs(_ path: String, _ buffer: inout statvfs) -> CInt {
 /// fchmodat(2). With `AT_SYMLINK_NOFOLLOW` glibc refuses symlinks (EOPNOTSUPP) instead of
 /// following them.
 package func system_fchmodat(_ dirfd: CInt, _ path: String, _ mode: mode_t, _ flags: CInt) -> CInt {
-    if let r = mockedCall("fchmodat", path: path, [String(mode, radix: 8), "flags=\(flags)"]) { return CInt(r) }
+    if let r = mocked("fchmodat", path: path, [String(mode, radix: 8), "flags=\(flags)"]) { return CInt(r) }
     return fchmodat(dirfd, path, mode, flags)
 }
 
@@ -54,7 +54,7 @@ package func system_fchmodat(_ dirfd: CInt, _ path: String, _ mode: mode_t, _ fl
 
 /// openat(2) of a raw directory-entry name relative to `dirfd`.
 package func system_openat(_ dirfd: CInt, name: UnsafePointer<CChar>, _ flags: CInt, _ mode: mode_t = 0) -> CInt {
-    if let r = mockedCall("openat", path: String(cString: name), ["flags=\(flags)"]) { return CInt(r) }
+    if let r = mocked("openat", path: String(cString: name), ["flags=\(flags)"]) { return CInt(r) }
     let fd = csupport_openat(dirfd, name, flags, UInt32(mode))
     rememberOpen(fd, String(cString: name))
     return fd
@@ -62,7 +62,7 @@ package func system_openat(_ dirfd: CInt, name: UnsafePointer<CChar>, _ flags: C
 
 /// fstatat(2) of a raw directory-entry name relative to `dirfd`.
 package func system_fstatat(_ dirfd: CInt, name: UnsafePointer<CChar>, _ buffer: inout stat, _ flags: CInt) -> CInt {
-    if let r = mockedCall("fstatat", path: String(cString: name)) { return CInt(r) }
+    if let r = mocked("fstatat", path: String(cString: name)) { return CInt(r) }
     return fstatat(dirfd, name, &buffer, flags)
 }
 
@@ -70,7 +70,7 @@ package func system_fstatat(_ dirfd: CInt, name: UnsafePointer<CChar>, _ buffer:
 package func system_fchownat(
     _ dirfd: CInt, name: UnsafePointer<CChar>, _ uid: uid_t, _ gid: gid_t, _ flags: CInt
 ) -> CInt {
-    if let r = mockedCall("fchownat", path: String(cString: name), ["\(Int64(uid))", "\(Int64(gid))"]) {
+    if let r = mocked("fchownat", path: String(cString: name), ["\(Int64(uid))", "\(Int64(gid))"]) {
         return CInt(r)
     }
     return fchownat(dirfd, name, uid, gid, flags)
@@ -78,7 +78,7 @@ package func system_fchownat(
 
 /// fchmodat(2) of a raw directory-entry name relative to `dirfd`.
 package func system_fchmodat(_ dirfd: CInt, name: UnsafePointer<CChar>, _ mode: mode_t, _ flags: CInt) -> CInt {
-    if let r = mockedCall("fchmodat", path: String(cString: name), [String(mode, radix: 8)]) { return CInt(r) }
+    if let r = mocked("fchmodat", path: String(cString: name), [String(mode, radix: 8)]) { return CInt(r) }
     return fchmodat(dirfd, name, mode, flags)
 }
 
@@ -86,7 +86,7 @@ package func system_fchmodat(_ dirfd: CInt, name: UnsafePointer<CChar>, _ mode: 
 
 /// open_tree(2), through CSupport.
 package func system_open_tree(_ dirfd: CInt, _ path: String, _ flags: UInt32) -> CInt {
-    if let r = mockedCall("open_tree", path: path, ["flags=\(flags)"]) { return CInt(r) }
+    if let r = mocked("open_tree", path: path, ["flags=\(flags)"]) { return CInt(r) }
     let fd = csupport_open_tree(dirfd, path, flags)
     rememberOpen(fd, path)
     return fd
@@ -96,7 +96,7 @@ package func system_open_tree(_ dirfd: CInt, _ path: String, _ flags: UInt32) ->
 package func system_mount_setattr(
     _ dirfd: CInt, _ path: String, _ flags: UInt32, _ attr: inout csupport_mount_attr
 ) -> CInt {
-    if let r = mockedCall("mount_setattr", path: path.isEmpty ? nil : path, fd: dirfd,
+    if let r = mocked("mount_setattr", path: path.isEmpty ? nil : path, fd: dirfd,
                           ["set=\(attr.attr_set)", "clr=\(attr.attr_clr)"]) {
         return CInt(r)
     }
@@ -107,7 +107,7 @@ package func system_mount_setattr(
 package func system_move_mount(
     _ fromDirfd: CInt, _ fromPath: String, _ toDirfd: CInt, _ toPath: String, _ flags: UInt32
 ) -> CInt {
-    if let r = mockedCall("move_mount", path: toPath, ["flags=\(flags)"]) { return CInt(r) }
+    if let r = mocked("move_mount", path: toPath, ["flags=\(flags)"]) { return CInt(r) }
     return csupport_move_mount(fromDirfd, fromPath, toDirfd, toPath, flags)
 }
 
@@ -126,6 +126,6 @@ package func system_usleep(_ microseconds: UInt32) {
 /// The mock driver sees it as `fchmodat`, the call it stands in for, so that one mock drives the
 /// chmod of the ownership walk on every kernel.
 package func system_fchmodat2(_ dirfd: CInt, name: UnsafePointer<CChar>, _ mode: mode_t, _ flags: CInt) -> CInt {
-    if let r = mockedCall("fchmodat", path: String(cString: name), [String(mode, radix: 8)]) { return CInt(r) }
+    if let r = mocked("fchmodat", path: String(cString: name), [String(mode, radix: 8)]) { return CInt(r) }
     return csupport_fchmodat2(dirfd, name, UInt32(mode), flags)
 }

@@ -15,40 +15,30 @@ import SystemPackage
 /// The calling thread's `errno`.
 package func system_errno() -> CInt { errno }
 
-/// Asks the mocking driver of the current task about a call named `name`; `nil` means "run the
-/// real call". `path` and `arguments` are built only when a driver is installed (the ownership
-/// walk calls this per directory entry). Shared by every `Syscalls*.swift` file.
+/// Asks the mocking driver of the current task about a call; `nil` means "run the real call".
+/// `name` is the C name of the call (`"fchmodat"`), or `#function` of the calling wrapper, which
+/// names it too (`system_write(_:_:)` → `write`). `path` and `arguments` are built only when a
+/// driver is installed (the ownership walk calls this per directory entry). Shared by every
+/// `Syscalls*.swift` file.
 @inline(__always)
-func mockedCall(
+func mocked(
     _ name: String, path: @autoclosure () -> String? = nil, fd: CInt? = nil,
     _ arguments: @autoclosure () -> [String] = []
 ) -> Int? {
     #if ENABLE_MOCKING
     guard let driver = MockingDriver.current else { return nil }
-    switch driver.intercept(name, path: path(), fd: fd, arguments: arguments()) {
+    var call = Substring(name)
+    if call.hasPrefix("system_") {
+        call = call.dropFirst(7)
+        if let paren = call.firstIndex(of: "(") { call = call[..<paren] }
+    }
+    switch driver.intercept(String(call), path: path(), fd: fd, arguments: arguments()) {
     case .passthrough: return nil
     case .fail(let error):
         errno = error.rawValue
         return -1
     case .succeed(let value): return value
     }
-    #else
-    return nil
-    #endif
-}
-
-/// `mockedCall` named after the calling wrapper (`system_write(_:_:)` → `write`).
-@inline(__always)
-private func mocked(
-    _ function: String, path: @autoclosure () -> String? = nil, fd: CInt? = nil,
-    _ arguments: @autoclosure () -> [String] = []
-) -> Int? {
-    #if ENABLE_MOCKING
-    guard MockingDriver.current != nil else { return nil }
-    var name = Substring(function)
-    if name.hasPrefix("system_") { name = name.dropFirst(7) }
-    if let paren = name.firstIndex(of: "(") { name = name[..<paren] }
-    return mockedCall(String(name), path: path(), fd: fd, arguments())
     #else
     return nil
     #endif
