@@ -1,0 +1,43 @@
+// Processes: spawn, wait, signal, and the pipe and poll that carry a child's output. Same
+// contract as Syscalls.swift.
+
+import CSupport
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
+/// posix_spawn(3), with the file actions already built by the caller.
+package func system_posix_spawn(
+    _ pid: inout pid_t, _ path: String, _ actions: UnsafePointer<posix_spawn_file_actions_t>?,
+    _ argv: [UnsafeMutablePointer<CChar>?], _ envp: [UnsafeMutablePointer<CChar>?]
+) -> CInt {
+    if let r = mocked(#function, path: path, argv.dropFirst().compactMap { $0.map { String(cString: $0) } }) {
+        // A mocked spawn "fails" by returning the error number, as posix_spawn does.
+        return r == -1 ? errno : CInt(r)
+    }
+    return posix_spawn(&pid, path, actions, nil, argv, envp)
+}
+
+/// waitpid(2).
+package func system_waitpid(_ pid: pid_t, _ status: inout CInt, _ options: CInt) -> pid_t {
+    waitpid(pid, &status, options)
+}
+
+/// kill(2).
+package func system_kill(_ pid: pid_t, _ signal: CInt) -> CInt {
+    kill(pid, signal)
+}
+
+/// pipe2(2).
+package func system_pipe2(_ fds: UnsafeMutablePointer<CInt>, _ flags: CInt) -> CInt {
+    csupport_pipe2(fds, flags)
+}
+
+/// poll(2).
+package func system_poll(_ fds: UnsafeMutablePointer<pollfd>, _ count: Int, _ timeout: CInt) -> CInt {
+    poll(fds, nfds_t(count), timeout)
+}

@@ -1,0 +1,15 @@
+// Pauses. Same contract as Syscalls.swift.
+
+import CSupport
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#endif
+
+/// usleep(3): the pause of polling waits (mkfs queue).
+package func system_usleep(_ microseconds: UInt32) {
+    _ = usleep(useconds_t(microseconds))
+}
