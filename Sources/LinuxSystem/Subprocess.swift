@@ -31,7 +31,7 @@ package enum Subprocess {
         if tool.hasPrefix("/") { return Files.exists(FilePath(tool)) ? FilePath(tool) : nil }
         for directory in searchPath {
             let candidate = FilePath(directory).appending(tool)
-            if access(candidate.string, X_OK) == 0 { return candidate }
+            if system_faccessat(AT_FDCWD, candidate.string, X_OK, 0) == 0 { return candidate }
         }
         return nil
     }

@@ -123,15 +123,25 @@ package func system_symlinkat(_ target: String, _ dirfd: CInt, _ path: String) -
     return symlinkat(target, dirfd, path)
 }
 
+/// faccessat(2): whether the caller may use `path` as `mode` asks (`X_OK`: run it).
+package func system_faccessat(_ dirfd: CInt, _ path: String, _ mode: CInt, _ flags: CInt) -> CInt {
+    if let r = mocked(#function, path: path, ["mode=\(mode)", "flags=\(flags)"]) { return CInt(r) }
+    return faccessat(dirfd, path, mode, flags)
+}
+
 /// opendir(3) on an open directory fd (the fd then belongs to the stream).
 package func system_fdopendir(_ fd: CInt) -> OpaquePointer? {
     if mocked(#function, fd: fd) != nil { return nil }
     return fdopendir(fd)
 }
 
-/// readdir(3).
+/// readdir(3). A mock's `fail` ends the stream with that errno set (readdir's error return), its
+/// `succeed` ends it as the end of the directory does.
 package func system_readdir(_ stream: OpaquePointer) -> UnsafeMutablePointer<dirent>? {
-    readdir(stream)
+    #if ENABLE_MOCKING
+    if mocked(#function, fd: dirfd(stream)) != nil { return nil }
+    #endif
+    return readdir(stream)
 }
 
 /// closedir(3).

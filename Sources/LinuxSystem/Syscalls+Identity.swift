@@ -15,5 +15,9 @@ package func system_uname(_ buffer: inout utsname) -> CInt {
     return uname(&buffer)
 }
 
-/// geteuid(2).
-package func system_geteuid() -> uid_t { geteuid() }
+/// geteuid(2). A mock's success value is the uid it reports (geteuid cannot fail: a `fail` is
+/// ignored).
+package func system_geteuid() -> uid_t {
+    if let r = mocked(#function), r >= 0 { return uid_t(truncatingIfNeeded: r) }
+    return geteuid()
+}

@@ -22,22 +22,28 @@ package func system_posix_spawn(
     return posix_spawn(&pid, path, actions, nil, argv, envp)
 }
 
-/// waitpid(2).
+/// waitpid(2). A mock's success value is the pid it reports; `status` is left as it was.
 package func system_waitpid(_ pid: pid_t, _ status: inout CInt, _ options: CInt) -> pid_t {
-    waitpid(pid, &status, options)
+    if let r = mocked(#function, ["\(pid)", "options=\(options)"]) { return pid_t(truncatingIfNeeded: r) }
+    return waitpid(pid, &status, options)
 }
 
 /// kill(2).
 package func system_kill(_ pid: pid_t, _ signal: CInt) -> CInt {
-    kill(pid, signal)
+    if let r = mocked(#function, ["\(pid)", "signal=\(signal)"]) { return CInt(r) }
+    return kill(pid, signal)
 }
 
-/// pipe2(2).
+/// pipe2(2). A mock's success makes no pipe: `fds` is left as it was.
 package func system_pipe2(_ fds: UnsafeMutablePointer<CInt>, _ flags: CInt) -> CInt {
-    csupport_pipe2(fds, flags)
+    if let r = mocked(#function, ["flags=\(flags)"]) { return CInt(r) }
+    return csupport_pipe2(fds, flags)
 }
 
-/// poll(2).
+/// poll(2). A mock's success value is the number of ready fds; `revents` is left as it was.
 package func system_poll(_ fds: UnsafeMutablePointer<pollfd>, _ count: Int, _ timeout: CInt) -> CInt {
-    poll(fds, nfds_t(count), timeout)
+    if let r = mocked(#function, fd: count == 1 ? fds.pointee.fd : nil, ["count=\(count)", "timeout=\(timeout)"]) {
+        return CInt(r)
+    }
+    return poll(fds, nfds_t(count), timeout)
 }

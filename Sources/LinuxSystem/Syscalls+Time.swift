@@ -10,6 +10,8 @@ import SystemPackage
 #endif
 
 /// usleep(3): the pause of polling waits (mkfs queue).
+/// Under a mock that answers it (`fail` or `succeed`) the pause is skipped.
 package func system_usleep(_ microseconds: UInt32) {
+    if mocked(#function, ["\(microseconds)"]) != nil { return }
     _ = usleep(useconds_t(microseconds))
 }

@@ -21,7 +21,7 @@ public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConverti
         self.minor = minor
     }
 
-    init(_ dev: dev_t) { self.init(major: csupport_major(dev), minor: csupport_minor(dev)) }
+    init(_ dev: dev_t) { self.init(major: system_major(dev), minor: system_minor(dev)) }
 
     /// The number of a device node (`st_rdev` of its stat).
     public init(rdev: dev_t) { self.init(rdev) }
