@@ -46,8 +46,8 @@ package enum FileLock {
                 throw .lock(error)
             }
             var pause: UInt32 = 1_000  // microseconds, doubled up to 20 ms
-            while system_flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let error = Errno.current
+            // EINTR is not retried at once: it waits its pause, as EWOULDBLOCK does, under the deadline.
+            while case .failure(let error) = valueOrErrno(retryOnInterrupt: false, { system_flock(fd, LOCK_EX | LOCK_NB) }) {
                 guard error == .wouldBlock || error == .interrupted else {
                     _ = system_close(fd)
                     throw .lock(SyscallError("flock", path: path, errno: error))

@@ -45,7 +45,7 @@ package enum Subprocess {
             throw SyscallError("posix_spawn", path: FilePath(arguments.first ?? ""), errno: .noSuchFileOrDirectory)
         }
         var pipeFDs: [CInt] = [-1, -1]
-        if system_pipe2(&pipeFDs, O_CLOEXEC) != 0 { throw SyscallError("pipe2", errno: .current) }
+        _ = try valueOrErrno(retryOnInterrupt: false) { system_pipe2(&pipeFDs, O_CLOEXEC) }.get("pipe2")
         defer { if pipeFDs[0] >= 0 { _ = system_close(pipeFDs[0]) } }
 
         var actions = posix_spawn_file_actions_t()
@@ -82,21 +82,21 @@ package enum Subprocess {
             }
             var pfd = pollfd(fd: pipeFDs[0], events: Int16(POLLIN), revents: 0)
             let ms = CInt(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
-            let ready = system_poll(&pfd, 1, ms)
-            if ready < 0 {
-                if Errno.current == .interrupted { continue }
-                break
+            // EINTR: round the loop, so that the deadline is looked at again before the next poll.
+            switch valueOrErrno(retryOnInterrupt: false, { system_poll(&pfd, 1, ms) }) {
+            case .success(0), .failure(.interrupted): continue
+            case .success: break
+            case .failure: break reading
             }
-            if ready == 0 { continue }
-            let n = buffer.withUnsafeMutableBytes { system_read(pipeFDs[0], $0) }
-            switch n {
-            case 0: break reading
-            case ..<0: if Errno.current != .interrupted { break reading }
-            default: if output.count < 65_536 { output.append(contentsOf: buffer[0..<n]) }
+            switch valueOrErrno(retryOnInterrupt: false, { buffer.withUnsafeMutableBytes { system_read(pipeFDs[0], $0) } }) {
+            case .success(0): break reading
+            case .success(let n): if output.count < 65_536 { output.append(contentsOf: buffer[0..<n]) }
+            case .failure(.interrupted): continue
+            case .failure: break reading
             }
         }
         var status: CInt = 0
-        while system_waitpid(pid, &status, 0) < 0 && Errno.current == .interrupted {}
+        _ = valueOrErrno(retryOnInterrupt: true) { system_waitpid(pid, &status, 0) }
         let exited = status & 0x7f == 0
         return ProcessResult(
             exitCode: exited ? (status >> 8) & 0xff : nil,
