@@ -33,9 +33,9 @@ public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConverti
     /// - Touches: fstatat(2) of `path` (following symlinks, as `/dev/disk/by-*` links are).
     public init(of path: FilePath) throws(MountError) {
         var st = stat()
-        if system_fstatat(AT_FDCWD, path.string, &st, 0) != 0 {
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstatat(AT_FDCWD, path.string, &st, 0) }) {
             throw MountError(.notBlockDevice, "cannot stat \(path)", path: path,
-                             cause: SyscallError("stat", path: path, errno: .current))
+                             cause: SyscallError("stat", path: path, errno: errno))
         }
         self.init(st.st_mode & S_IFMT == S_IFBLK ? st.st_rdev : st.st_dev)
     }

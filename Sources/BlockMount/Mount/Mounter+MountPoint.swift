@@ -42,8 +42,7 @@ extension Mounter {
     public func mountPointStatus(_ path: FilePath) throws(MountError) -> MountPointStatus {
         var sx = statx()
         let flags = AT_SYMLINK_NOFOLLOW | CSUPPORT_AT_NO_AUTOMOUNT
-        if system_statx(AT_FDCWD, path.string, flags, UInt32(STATX_TYPE), &sx) != 0 {
-            let errno = Errno.current
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_statx(AT_FDCWD, path.string, flags, UInt32(STATX_TYPE), &sx) }) {
             if errno == .noSuchFileOrDirectory || errno == .notDirectory { return .missing }
             if Self.corruptionErrors.contains(errno) { return .corrupted(errno) }
             throw MountError(.probeFailed, "cannot stat \(path) to see whether it is a mount point", path: path,

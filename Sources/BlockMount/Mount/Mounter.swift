@@ -87,8 +87,7 @@ public struct Mounter: Sendable {
         split.flags |= requiredFlags
         if fsType == "xfs" { split = split.addingData("nouuid") }
         let data = split.data.isEmpty ? nil : split.data
-        if system_mount(device.string, target.string, fsType, split.flags, data) != 0 {
-            let errno = Errno.current
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_mount(device.string, target.string, fsType, split.flags, data) }) {
             throw MountError(
                 .mountFailed, "cannot mount \(device) (\(fsType)) at \(target): \(Self.mountHint(errno, readOnly))",
                 path: target, cause: SyscallError("mount", path: target, errno: errno))
@@ -106,8 +105,8 @@ public struct Mounter: Sendable {
         let flags = flags & Self.checkableFlags
         guard flags != 0 else { return }
         var vfs = statvfs()
-        if system_statvfs(target.string, &vfs) != 0 {
-            let cause = SyscallError("statvfs", path: target, errno: .current)
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_statvfs(target.string, &vfs) }) {
+            let cause = SyscallError("statvfs", path: target, errno: errno)
             undoBind(target)
             throw MountError(.mountFailed, "cannot read the flags of \(what) at \(target); it was undone",
                              path: target, cause: cause)
@@ -185,10 +184,13 @@ public struct Mounter: Sendable {
 
     /// The atomic path; `false` when the kernel lacks the calls (ENOSYS), nothing done then.
     private func bindAtomically(source: FilePath, target: FilePath, readOnly: Bool) throws(MountError) -> Bool {
-        let tree = system_open_tree(AT_FDCWD, source.string, CSUPPORT_OPEN_TREE_CLONE | CSUPPORT_OPEN_TREE_CLOEXEC)
-        if tree < 0 {
-            let errno = Errno.current
-            if errno == .noFunction { return false }
+        let tree: CInt
+        switch valueOrErrno(retryOnInterrupt: false, {
+            system_open_tree(AT_FDCWD, source.string, CSUPPORT_OPEN_TREE_CLONE | CSUPPORT_OPEN_TREE_CLOEXEC)
+        }) {
+        case .success(let fd): tree = fd
+        case .failure(.noFunction): return false
+        case .failure(let errno):
             throw MountError(.mountFailed, "cannot clone the mount at \(source) to bind it at \(target): "
                                 + Self.mountHint(errno, readOnly),
                              path: target, cause: SyscallError("open_tree", path: source, errno: errno))
@@ -197,15 +199,13 @@ public struct Mounter: Sendable {
         defer { _ = system_close(tree) }
         if readOnly {
             var attr = csupport_mount_attr(attr_set: CSUPPORT_MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0)
-            if system_mount_setattr(tree, "", UInt32(CSUPPORT_AT_EMPTY_PATH), &attr) != 0 {
-                let errno = Errno.current
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_mount_setattr(tree, "", UInt32(CSUPPORT_AT_EMPTY_PATH), &attr) }) {
                 if errno == .noFunction { return false }
                 throw MountError(.mountFailed, "cannot make the bind of \(source) read-only", path: target,
                                  cause: SyscallError("mount_setattr", path: source, errno: errno))
             }
         }
-        if system_move_mount(tree, "", AT_FDCWD, target.string, CSUPPORT_MOVE_MOUNT_F_EMPTY_PATH) != 0 {
-            let errno = Errno.current
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_move_mount(tree, "", AT_FDCWD, target.string, CSUPPORT_MOVE_MOUNT_F_EMPTY_PATH) }) {
             throw MountError(.mountFailed, "cannot attach the bind of \(source) at \(target): "
                                 + Self.mountHint(errno, readOnly),
                              path: target, cause: SyscallError("move_mount", path: target, errno: errno))
@@ -217,24 +217,23 @@ public struct Mounter: Sendable {
         var locked: UInt = 0
         if readOnly {
             var vfs = statvfs()
-            if system_statvfs(source.string, &vfs) != 0 {
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_statvfs(source.string, &vfs) }) {
                 throw MountError(.mountFailed, "cannot read the mount flags of \(source) to bind it read-only",
-                                 path: source, cause: SyscallError("statvfs", path: source, errno: .current))
+                                 path: source, cause: SyscallError("statvfs", path: source, errno: errno))
             }
             // The kernel reports ST_* flags with the values of the MS_* flags (fs/statfs.c).
             let keep = UInt(MS_NODEV) | UInt(MS_NOSUID) | UInt(MS_NOEXEC) | UInt(MS_NOATIME)
                 | UInt(MS_NODIRATIME) | UInt(MS_RELATIME)
             locked = UInt(vfs.f_flag) & keep
         }
-        if system_mount(source.string, target.string, nil, UInt(MS_BIND), nil) != 0 {
-            let errno = Errno.current
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_mount(source.string, target.string, nil, UInt(MS_BIND), nil) }) {
             throw MountError(.mountFailed, "cannot bind \(source) at \(target): \(Self.mountHint(errno, readOnly))",
                              path: target, cause: SyscallError("mount", path: target, errno: errno))
         }
         guard readOnly else { return }
         let flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | locked
-        if system_mount(nil, target.string, nil, flags, nil) != 0 {
-            let cause = SyscallError("mount", path: target, errno: .current)
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_mount(nil, target.string, nil, flags, nil) }) {
+            let cause = SyscallError("mount", path: target, errno: errno)
             undoBind(target)
             throw MountError(
                 .mountFailed, "cannot make the bind at \(target) read-only; the bind was undone so that "
@@ -250,8 +249,8 @@ public struct Mounter: Sendable {
     private func verifyBind(target: FilePath, readOnly: Bool) throws(MountError) {
         var sx = statx()
         let flags = AT_SYMLINK_NOFOLLOW | CSUPPORT_AT_NO_AUTOMOUNT
-        if system_statx(AT_FDCWD, target.string, flags, UInt32(STATX_TYPE), &sx) != 0 {
-            let cause = SyscallError("statx", path: target, errno: .current)
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_statx(AT_FDCWD, target.string, flags, UInt32(STATX_TYPE), &sx) }) {
+            let cause = SyscallError("statx", path: target, errno: errno)
             // No statx (before 4.11) or a seccomp filter that refuses it: the table decides.
             if cause.errno == .noFunction || cause.errno == .notPermitted {
                 return try verifyBindInMountTable(target: target, readOnly: readOnly)
@@ -270,8 +269,8 @@ public struct Mounter: Sendable {
         }
         guard readOnly else { return }
         var vfs = statvfs()
-        if system_statvfs(target.string, &vfs) != 0 {
-            let cause = SyscallError("statvfs", path: target, errno: .current)
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_statvfs(target.string, &vfs) }) {
+            let cause = SyscallError("statvfs", path: target, errno: errno)
             undoBind(target)
             throw MountError(.bindVerificationFailed, "cannot read the flags of the bind at \(target); it was undone",
                              path: target, cause: cause)
@@ -320,8 +319,8 @@ public struct Mounter: Sendable {
     /// - Touches: umount2(2); on EBUSY `<proc>/self/mountinfo` and `<proc>/<pid>/{cwd,root,fd/*}`.
     @discardableResult
     public func unmount(_ target: FilePath) throws(MountError) -> UnmountOutcome {
-        if system_umount2(target.string, CInt(UMOUNT_NOFOLLOW)) == 0 { return .unmounted }
-        let errno = Errno.current
+        let result = valueOrErrno(retryOnInterrupt: false) { system_umount2(target.string, CInt(UMOUNT_NOFOLLOW)) }
+        guard case .failure(let errno) = result else { return .unmounted }
         let cause = SyscallError("umount2", path: target, errno: errno)
         switch errno {
         case .invalidArgument, .noSuchFileOrDirectory:

@@ -66,14 +66,18 @@ public enum Ownership {
         root: FilePath, gid: UInt32, policy: Policy = .onRootMismatch, readOnly: Bool = false
     ) throws(MountError) -> Report {
         if readOnly { return Report(skipped: .readOnly) }
-        let fd = system_openat(AT_FDCWD, root.string, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 {
+        let fd: CInt
+        switch valueOrErrno(retryOnInterrupt: false, {
+            system_openat(AT_FDCWD, root.string, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }) {
+        case .success(let opened): fd = opened
+        case .failure(let errno):
             throw MountError(.ownershipFailed, "cannot open the volume root \(root) (a directory, not a symlink)",
-                             path: root, cause: SyscallError("open", path: root, errno: .current))
+                             path: root, cause: SyscallError("open", path: root, errno: errno))
         }
         var st = stat()
-        if system_fstat(fd, &st) != 0 {
-            let cause = SyscallError("fstat", path: root, errno: .current)
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstat(fd, &st) }) {
+            let cause = SyscallError("fstat", path: root, errno: errno)
             _ = system_close(fd)
             throw MountError(.ownershipFailed, "cannot stat the volume root \(root)", path: root, cause: cause)
         }
@@ -133,8 +137,7 @@ private final class OwnershipWalker {
         report.visited += 1
         var changed = false
         if st.st_gid != gid {
-            if system_fchown(fd, Self.keepOwner, gid) != 0 {
-                let errno = Errno.current
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fchown(fd, Self.keepOwner, gid) }) {
                 _ = system_close(fd)
                 throw failure("fchown", relative, nil, errno)
             }
@@ -142,8 +145,7 @@ private final class OwnershipWalker {
         }
         let want = Ownership.desiredMode(st.st_mode)
         if want != st.st_mode & 0o7777 {
-            if system_fchmod(fd, want) != 0 {
-                let errno = Errno.current
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fchmod(fd, want) }) {
                 _ = system_close(fd)
                 throw failure("fchmod", relative, nil, errno)
             }
@@ -172,8 +174,7 @@ private final class OwnershipWalker {
         }
         var st = stat()
         if type != 4 {
-            if system_fstatat(dirfd, name: name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
-                let errno = Errno.current
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstatat(dirfd, name: name, &st, AT_SYMLINK_NOFOLLOW) }) {
                 if errno == .noSuchFileOrDirectory { return }  // removed meanwhile
                 throw failure("fstatat", relative, String(cString: name), errno)
             }
@@ -198,18 +199,18 @@ private final class OwnershipWalker {
                 return
             }
         }
-        let child = system_openat(dirfd, name: name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if child < 0 {
-            let errno = Errno.current
-            if errno == .noSuchFileOrDirectory { return }
-            if errno == .tooManySymbolicLinkLevels || errno == .notDirectory {
-                // Replaced by a symlink or a file since readdir: handle it as what it is now.
-                return try entry(in: dirfd, name: name, type: 0, relative: relative)
-            }
-            throw failure("openat", relative, String(cString: name), errno)
+        let child: CInt
+        switch valueOrErrno(retryOnInterrupt: false, {
+            system_openat(dirfd, name: name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }) {
+        case .success(let opened): child = opened
+        case .failure(.noSuchFileOrDirectory): return
+        case .failure(.tooManySymbolicLinkLevels), .failure(.notDirectory):
+            // Replaced by a symlink or a file since readdir: handle it as what it is now.
+            return try entry(in: dirfd, name: name, type: 0, relative: relative)
+        case .failure(let errno): throw failure("openat", relative, String(cString: name), errno)
         }
-        if system_fstat(child, &st) != 0 {
-            let errno = Errno.current
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstat(child, &st) }) {
             _ = system_close(child)
             throw failure("fstat", relative, String(cString: name), errno)
         }
@@ -226,16 +227,16 @@ private final class OwnershipWalker {
         var changed = false
         var dropSetID = false
         if st.st_gid != gid {
-            if system_fchownat(dirfd, name: name, Self.keepOwner, gid, AT_SYMLINK_NOFOLLOW) != 0 {
-                throw failure("fchownat", relative, String(cString: name), .current)
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fchownat(dirfd, name: name, Self.keepOwner, gid, AT_SYMLINK_NOFOLLOW) }) {
+                throw failure("fchownat", relative, String(cString: name), errno)
             }
             changed = true
             dropSetID = st.st_mode & S_IFMT == S_IFREG && st.st_mode & (S_ISUID | S_ISGID) != 0
         }
         let want = Ownership.desiredMode(st.st_mode, droppingSetID: dropSetID)
         if want != st.st_mode & 0o7777 || dropSetID {
-            if changeMode(dirfd, name, want) != 0 {
-                throw failure("fchmodat", relative, String(cString: name), .current)
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { changeMode(dirfd, name, want) }) {
+                throw failure("fchmodat", relative, String(cString: name), errno)
             }
             changed = true
         }
@@ -249,10 +250,12 @@ private final class OwnershipWalker {
     /// chmod of an entry without following a symlink. fchmodat2 is one syscall; glibc 2.36's
     /// fchmodat(AT_SYMLINK_NOFOLLOW) is an O_PATH open, an fstat, a chmod of /proc/self/fd/N and a
     /// close, about as much as the rest of the walk per file (issue #6).
+    /// 0, or -1 with `errno` set.
     private func changeMode(_ dirfd: CInt, _ name: UnsafePointer<CChar>, _ mode: mode_t) -> CInt {
         if !Self.fchmodat2Unusable.load(ordering: .relaxed) {
-            if system_fchmodat2(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW) == 0 { return 0 }
-            let errno = Errno.current
+            guard case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, {
+                system_fchmodat2(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW)
+            }) else { return 0 }
             guard errno == .noFunction || errno == .notPermitted else { return -1 }
             let fallback = system_fchmodat(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW)
             if errno == .noFunction || fallback == 0 { Self.fchmodat2Unusable.store(true, ordering: .relaxed) }

@@ -65,9 +65,11 @@ public struct BlockProbe: Sendable {
     ///   posix_fadvise(2) `WILLNEED` of the ranges libblkid reads (block devices only),
     ///   pread(2), and libblkid's own reads on that fd.
     public static func probe(_ device: FilePath) throws(MountError) -> BlockProbe {
-        let fd = system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let cause = SyscallError("open", path: device, errno: .current)
+        let fd: CInt
+        switch valueOrErrno(retryOnInterrupt: false, { system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC) }) {
+        case .success(let opened): fd = opened
+        case .failure(let errno):
+            let cause = SyscallError("open", path: device, errno: errno)
             throw MountError(
                 .probeFailed, "cannot open \(device) to probe it; it was not treated as blank. "
                     + "Check that the device exists and is attached", path: device, cause: cause)
@@ -142,10 +144,12 @@ public struct BlockProbe: Sendable {
     /// - Throws: `MountError` `.probeFailed`, `.notBlockDevice`.
     /// - Touches: open(2), fstat(2), ioctl(BLKGETSIZE64).
     public static func size(of device: FilePath) throws(MountError) -> UInt64 {
-        let fd = system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
+        let fd: CInt
+        switch valueOrErrno(retryOnInterrupt: false, { system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC) }) {
+        case .success(let opened): fd = opened
+        case .failure(let errno):
             throw MountError(.probeFailed, "cannot open \(device) to read its size", path: device,
-                             cause: SyscallError("open", path: device, errno: .current))
+                             cause: SyscallError("open", path: device, errno: errno))
         }
         defer { _ = system_close(fd) }
         return try deviceSize(fd, device).0
@@ -154,18 +158,18 @@ public struct BlockProbe: Sendable {
     /// The size of the open device or file, and whether it is a block device.
     private static func deviceSize(_ fd: CInt, _ device: FilePath) throws(MountError) -> (UInt64, Bool) {
         var st = stat()
-        if system_fstat(fd, &st) != 0 {
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstat(fd, &st) }) {
             throw MountError(.probeFailed, "cannot stat \(device)", path: device,
-                             cause: SyscallError("fstat", path: device, errno: .current))
+                             cause: SyscallError("fstat", path: device, errno: errno))
         }
         switch st.st_mode & S_IFMT {
         case S_IFREG:
             return (UInt64(st.st_size), false)
         case S_IFBLK:
             var bytes: UInt64 = 0
-            if system_ioctl(fd, CSUPPORT_BLKGETSIZE64, &bytes) != 0 {
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_ioctl(fd, CSUPPORT_BLKGETSIZE64, &bytes) }) {
                 throw MountError(.probeFailed, "cannot read the size of \(device)", path: device,
-                                 cause: SyscallError("ioctl(BLKGETSIZE64)", path: device, errno: .current))
+                                 cause: SyscallError("ioctl(BLKGETSIZE64)", path: device, errno: errno))
             }
             return (bytes, true)
         default:
@@ -184,13 +188,14 @@ public struct BlockProbe: Sendable {
         for range in ranges {
             var done: UInt64 = 0
             while done < range.count {
-                let n = buffer.withUnsafeMutableBytes { raw in
-                    system_pread(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(range.count - done)]),
-                                 Int64(range.offset + done))
+                let read = valueOrErrno(retryOnInterrupt: true) {
+                    buffer.withUnsafeMutableBytes { raw in
+                        system_pread(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(range.count - done)]),
+                                     Int64(range.offset + done))
+                    }
                 }
-                if n < 0 && Errno.current == .interrupted { continue }
-                if n <= 0 {
-                    let errno: Errno = n < 0 ? .current : .ioError
+                guard case .success(let n) = read, n > 0 else {
+                    let errno = read.errno ?? .ioError  // a read of 0 bytes inside the device: EIO
                     throw MountError(
                         .probeFailed, "\(device) shows no signature but reading it at offset "
                             + "\(range.offset + done) failed; it was not treated as blank. Check dmesg",

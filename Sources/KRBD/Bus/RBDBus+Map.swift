@@ -237,11 +237,15 @@ extension RBDBus {
 
     /// `add_key("ceph", "client.<user>.<fingerprint>", raw secret, thread keyring)`; returns the key serial.
     private func addKey(user: String, secret: CephSecret) throws(RBDError) -> Int32 {
-        let serial = secret.bytes.withUnsafeBytes {
-            system_add_key("ceph", MapRequest.keyDescription(user: user, secret: secret), $0, system_keySpecThreadKeyring)
+        let cause: SyscallError
+        switch valueOrErrno(retryOnInterrupt: false, {
+            secret.bytes.withUnsafeBytes {
+                system_add_key("ceph", MapRequest.keyDescription(user: user, secret: secret), $0, system_keySpecThreadKeyring)
+            }
+        }) {
+        case .success(let serial): return serial
+        case .failure(let errno): cause = SyscallError("add_key", path: FilePath("client.\(user)"), errno: errno)
         }
-        if serial >= 0 { return serial }
-        let cause = SyscallError("add_key", path: FilePath("client.\(user)"), errno: .current)
         switch cause.errno {
         case .noFunction, .operationNotSupportedByDevice:
             throw RBDError(
@@ -380,8 +384,8 @@ extension RBDBus {
             status = try Files.status(node)
             if status == nil {
                 // No devtmpfs here (a container's private /dev): make the node ourselves.
-                if system_mknodat(AT_FDCWD, node.string, S_IFBLK | 0o600, expected) != 0 {
-                    let cause = SyscallError("mknod", path: node, errno: .current)
+                if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_mknodat(AT_FDCWD, node.string, S_IFBLK | 0o600, expected) }) {
+                    let cause = SyscallError("mknod", path: node, errno: errno)
                     if cause.errno != .fileExists {
                         throw RBDError(.deviceNodeMissing, "\(node) for \(device.spec) is missing and cannot be created", cause: cause)
                     }
