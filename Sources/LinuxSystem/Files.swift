@@ -2,9 +2,9 @@
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// File operations the modules share; every call goes through the `system_*` wrappers.
@@ -25,7 +25,9 @@ package enum Files {
     /// `shortReadEnds`: a read that returns less than asked for is taken as the end (true of a
     /// regular file, which the caller knows it reads; never of procfs), saving the read that
     /// would return 0.
-    package static func readBytes(_ path: FilePath, limit: Int = 1 << 20, shortReadEnds: Bool = false) throws(SyscallError) -> [UInt8] {
+    package static func readBytes(_ path: FilePath, limit: Int = 1 << 20, shortReadEnds: Bool = false)
+        throws(SyscallError) -> [UInt8]
+    {
         let fd = try open(path, O_RDONLY)
         defer { _ = system_close(fd) }
         var result: [UInt8] = []
@@ -79,7 +81,8 @@ package enum Files {
 
     /// `attribute(at:_:equals:)` that tells "cannot read" apart: throws the open or read error
     /// (ENOENT: the attribute, or its device, is not there).
-    package static func checkedAttribute(at directory: CInt, _ path: String, equals expected: String) throws(SyscallError)
+    package static func checkedAttribute(at directory: CInt, _ path: String, equals expected: String)
+        throws(SyscallError)
         -> Bool
     {
         try withAttributeBytes(path, relativeTo: directory) { bytes in
@@ -96,7 +99,8 @@ package enum Files {
             .get("open", path: FilePath(path))
         defer { _ = system_close(fd) }
         let capacity = 4096
-        let outcome: Result<R, SyscallError> = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 1) { buffer in
+        let outcome: Result<R, SyscallError> = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 1) {
+            buffer in
             var count = 0
             while count < capacity {
                 let n: Int
@@ -121,8 +125,10 @@ package enum Files {
     /// Opens `O_WRONLY|O_CLOEXEC` (no create, no truncate), never retries EINTR (the kernel may
     /// have acted on the command), and treats a short write as an error (`EIO`).
     package static func writeControl(_ path: FilePath, _ bytes: [UInt8]) throws(SyscallError) {
-        let fd = try valueOrErrno(retryOnInterrupt: false) { system_openat(AT_FDCWD, path.string, O_WRONLY | O_CLOEXEC, 0) }
-            .get("open", path: path)
+        let fd = try valueOrErrno(retryOnInterrupt: false) {
+            system_openat(AT_FDCWD, path.string, O_WRONLY | O_CLOEXEC, 0)
+        }
+        .get("open", path: path)
         defer { _ = system_close(fd) }
         let n = try valueOrErrno(retryOnInterrupt: false) { bytes.withUnsafeBytes { system_write(fd, $0) } }
             .get("write", path: path)
@@ -175,7 +181,8 @@ package enum Files {
         if isDirectory(path) { return }
         let parent = path.removingLastComponent()
         if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: mode) }
-        if case .failure(let error) = valueOrErrno(retryOnInterrupt: false, { system_mkdirat(AT_FDCWD, path.string, mode) }) {
+        let made = valueOrErrno(retryOnInterrupt: false) { system_mkdirat(AT_FDCWD, path.string, mode) }
+        if case .failure(let error) = made {
             if error == .fileExists, isDirectory(path) { return }
             throw SyscallError("mkdir", path: path, errno: error)
         }
@@ -210,8 +217,10 @@ package enum Files {
         do throws(SyscallError) {
             var offset = 0
             while offset < bytes.count {
-                offset += try valueOrErrno(retryOnInterrupt: true) { bytes[offset...].withUnsafeBytes { system_write(fd, $0) } }
-                    .get("write", path: temp)
+                offset += try valueOrErrno(retryOnInterrupt: true) {
+                    bytes[offset...].withUnsafeBytes { system_write(fd, $0) }
+                }
+                .get("write", path: temp)
             }
             _ = try valueOrErrno(retryOnInterrupt: false) { system_fchmod(fd, mode) }.get("fchmod", path: temp)
             _ = try valueOrErrno(retryOnInterrupt: false) { system_fsync(fd) }.get("fsync", path: temp)
@@ -221,7 +230,9 @@ package enum Files {
             throw error
         }
         _ = system_close(fd)
-        let renamed = valueOrErrno(retryOnInterrupt: false) { system_renameat(AT_FDCWD, temp.string, AT_FDCWD, path.string) }
+        let renamed = valueOrErrno(retryOnInterrupt: false) {
+            system_renameat(AT_FDCWD, temp.string, AT_FDCWD, path.string)
+        }
         if case .failure(let error) = renamed {
             try? removeFile(temp)
             throw SyscallError("rename", path: path, errno: error)

@@ -3,9 +3,9 @@
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// How a program ended.
@@ -40,7 +40,9 @@ package enum Subprocess {
     /// most `timeout`; past it the program is killed (SIGKILL) and `timedOut` is set.
     ///
     /// - Throws: `SyscallError` when the program cannot be found (`ENOENT`) or started.
-    package static func run(_ arguments: [String], timeout: Duration = .seconds(600)) throws(SyscallError) -> ProcessResult {
+    package static func run(_ arguments: [String], timeout: Duration = .seconds(600)) throws(SyscallError)
+        -> ProcessResult
+    {
         guard let tool = arguments.first, let path = locate(tool) else {
             throw SyscallError("posix_spawn", path: FilePath(arguments.first ?? ""), errno: .noSuchFileOrDirectory)
         }
@@ -81,14 +83,18 @@ package enum Subprocess {
                 break
             }
             var pfd = pollfd(fd: pipeFDs[0], events: Int16(POLLIN), revents: 0)
-            let ms = CInt(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+            let ms = CInt(
+                min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
             // EINTR: round the loop, so that the deadline is looked at again before the next poll.
             switch valueOrErrno(retryOnInterrupt: false, { system_poll(&pfd, 1, ms) }) {
             case .success(0), .failure(.interrupted): continue
             case .success: break
             case .failure: break reading
             }
-            switch valueOrErrno(retryOnInterrupt: false, { buffer.withUnsafeMutableBytes { system_read(pipeFDs[0], $0) } }) {
+            let read = valueOrErrno(retryOnInterrupt: false) {
+                buffer.withUnsafeMutableBytes { system_read(pipeFDs[0], $0) }
+            }
+            switch read {
             case .success(0): break reading
             case .success(let n): if output.count < 65_536 { output.append(contentsOf: buffer[0..<n]) }
             case .failure(.interrupted): continue

@@ -8,9 +8,9 @@ import CSupport
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// openat(2).
@@ -26,7 +26,7 @@ package func system_openat(_ dirfd: CInt, _ path: String, _ flags: CInt, _ mode:
 /// close(2). Never retried on EINTR (the fd is gone either way on Linux).
 package func system_close(_ fd: CInt) -> CInt {
     #if ENABLE_MOCKING
-    MockingDriver.current?.closed(fd)
+        MockingDriver.current?.closed(fd)
     #endif
     return close(fd)
 }
@@ -139,7 +139,7 @@ package func system_fdopendir(_ fd: CInt) -> OpaquePointer? {
 /// `succeed` ends it as the end of the directory does.
 package func system_readdir(_ stream: OpaquePointer) -> UnsafeMutablePointer<dirent>? {
     #if ENABLE_MOCKING
-    if mocked(#function, fd: dirfd(stream)) != nil { return nil }
+        if mocked(#function, fd: dirfd(stream)) != nil { return nil }
     #endif
     return readdir(stream)
 }
@@ -147,7 +147,7 @@ package func system_readdir(_ stream: OpaquePointer) -> UnsafeMutablePointer<dir
 /// closedir(3).
 package func system_closedir(_ stream: OpaquePointer) -> CInt {
     #if ENABLE_MOCKING
-    MockingDriver.current?.closed(dirfd(stream))
+        MockingDriver.current?.closed(dirfd(stream))
     #endif
     return closedir(stream)
 }

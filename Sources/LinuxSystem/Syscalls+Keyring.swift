@@ -5,9 +5,9 @@ import CSupport
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// add_key(2), through CSupport. The payload never appears in the mock trace.

@@ -5,9 +5,9 @@ import CSupport
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// mount(2).
@@ -51,8 +51,10 @@ package func system_open_tree(_ dirfd: CInt, _ path: String, _ flags: UInt32) ->
 package func system_mount_setattr(
     _ dirfd: CInt, _ path: String, _ flags: UInt32, _ attr: inout csupport_mount_attr
 ) -> CInt {
-    if let r = mocked("mount_setattr", path: path.isEmpty ? nil : path, fd: dirfd,
-                          ["set=\(attr.attr_set)", "clr=\(attr.attr_clr)"]) {
+    if let r = mocked(
+        "mount_setattr", path: path.isEmpty ? nil : path, fd: dirfd,
+        ["set=\(attr.attr_set)", "clr=\(attr.attr_clr)"])
+    {
         return CInt(r)
     }
     return csupport_mount_setattr(dirfd, path, flags, &attr)

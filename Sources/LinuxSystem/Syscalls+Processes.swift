@@ -5,9 +5,9 @@ import CSupport
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// posix_spawn(3), with the file actions already built by the caller.

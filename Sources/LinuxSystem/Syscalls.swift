@@ -9,9 +9,9 @@ import CSupport
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// The calling thread's `errno`.
@@ -28,21 +28,21 @@ func mocked(
     _ arguments: @autoclosure () -> [String] = []
 ) -> Int? {
     #if ENABLE_MOCKING
-    guard let driver = MockingDriver.current else { return nil }
-    var call = Substring(name)
-    if call.hasPrefix("system_") {
-        call = call.dropFirst(7)
-        if let paren = call.firstIndex(of: "(") { call = call[..<paren] }
-    }
-    switch driver.intercept(String(call), path: path(), fd: fd, arguments: arguments()) {
-    case .passthrough: return nil
-    case .fail(let error):
-        errno = error.rawValue
-        return -1
-    case .succeed(let value): return value
-    }
+        guard let driver = MockingDriver.current else { return nil }
+        var call = Substring(name)
+        if call.hasPrefix("system_") {
+            call = call.dropFirst(7)
+            if let paren = call.firstIndex(of: "(") { call = call[..<paren] }
+        }
+        switch driver.intercept(String(call), path: path(), fd: fd, arguments: arguments()) {
+        case .passthrough: return nil
+        case .fail(let error):
+            errno = error.rawValue
+            return -1
+        case .succeed(let value): return value
+        }
     #else
-    return nil
+        return nil
     #endif
 }
 
@@ -50,7 +50,7 @@ func mocked(
 @inline(__always)
 func rememberOpen(_ fd: CInt, _ path: @autoclosure () -> String) {
     #if ENABLE_MOCKING
-    if fd >= 0, let driver = MockingDriver.current { driver.opened(fd, path: path()) }
+        if fd >= 0, let driver = MockingDriver.current { driver.opened(fd, path: path()) }
     #endif
 }
 

@@ -3,9 +3,9 @@ import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// Gives a volume to a group (Kubernetes' fsGroup): group owner `gid`, group read/write
@@ -67,13 +67,15 @@ public enum Ownership {
     ) throws(MountError) -> Report {
         if readOnly { return Report(skipped: .readOnly) }
         let fd: CInt
-        switch valueOrErrno(retryOnInterrupt: false, {
+        let opened = valueOrErrno(retryOnInterrupt: false) {
             system_openat(AT_FDCWD, root.string, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        }) {
-        case .success(let opened): fd = opened
+        }
+        switch opened {
+        case .success(let value): fd = value
         case .failure(let errno):
-            throw MountError(.ownershipFailed, "cannot open the volume root \(root) (a directory, not a symlink)",
-                             path: root, cause: SyscallError("open", path: root, errno: errno))
+            throw MountError(
+                .ownershipFailed, "cannot open the volume root \(root) (a directory, not a symlink)",
+                path: root, cause: SyscallError("open", path: root, errno: errno))
         }
         var st = stat()
         if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstat(fd, &st) }) {
@@ -128,8 +130,9 @@ private final class OwnershipWalker {
         var path = root
         for component in relative { path.append(component) }
         if let name { path.append(name) }
-        return MountError(.ownershipFailed, "cannot give \(path) to group \(gid)", path: path,
-                          cause: SyscallError(call, path: path, errno: errno))
+        return MountError(
+            .ownershipFailed, "cannot give \(path) to group \(gid)", path: path,
+            cause: SyscallError(call, path: path, errno: errno))
     }
 
     /// Fixes the open directory `fd` itself, then every entry in it; closes `fd`.
@@ -137,7 +140,8 @@ private final class OwnershipWalker {
         report.visited += 1
         var changed = false
         if st.st_gid != gid {
-            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fchown(fd, Self.keepOwner, gid) }) {
+            let chowned = valueOrErrno(retryOnInterrupt: false) { system_fchown(fd, Self.keepOwner, gid) }
+            if case .failure(let errno) = chowned {
                 _ = system_close(fd)
                 throw failure("fchown", relative, nil, errno)
             }
@@ -174,7 +178,10 @@ private final class OwnershipWalker {
         }
         var st = stat()
         if type != 4 {
-            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstatat(dirfd, name: name, &st, AT_SYMLINK_NOFOLLOW) }) {
+            let status = valueOrErrno(retryOnInterrupt: false) {
+                system_fstatat(dirfd, name: name, &st, AT_SYMLINK_NOFOLLOW)
+            }
+            if case .failure(let errno) = status {
                 if errno == .noSuchFileOrDirectory { return }  // removed meanwhile
                 throw failure("fstatat", relative, String(cString: name), errno)
             }
@@ -200,10 +207,11 @@ private final class OwnershipWalker {
             }
         }
         let child: CInt
-        switch valueOrErrno(retryOnInterrupt: false, {
+        let opened = valueOrErrno(retryOnInterrupt: false) {
             system_openat(dirfd, name: name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        }) {
-        case .success(let opened): child = opened
+        }
+        switch opened {
+        case .success(let value): child = value
         case .failure(.noSuchFileOrDirectory): return
         case .failure(.tooManySymbolicLinkLevels), .failure(.notDirectory):
             // Replaced by a symlink or a file since readdir: handle it as what it is now.
@@ -227,7 +235,10 @@ private final class OwnershipWalker {
         var changed = false
         var dropSetID = false
         if st.st_gid != gid {
-            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fchownat(dirfd, name: name, Self.keepOwner, gid, AT_SYMLINK_NOFOLLOW) }) {
+            let chowned = valueOrErrno(retryOnInterrupt: false) {
+                system_fchownat(dirfd, name: name, Self.keepOwner, gid, AT_SYMLINK_NOFOLLOW)
+            }
+            if case .failure(let errno) = chowned {
                 throw failure("fchownat", relative, String(cString: name), errno)
             }
             changed = true
@@ -253,9 +264,10 @@ private final class OwnershipWalker {
     /// 0, or -1 with `errno` set.
     private func changeMode(_ dirfd: CInt, _ name: UnsafePointer<CChar>, _ mode: mode_t) -> CInt {
         if !Self.fchmodat2Unusable.load(ordering: .relaxed) {
-            guard case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, {
+            let changed = valueOrErrno(retryOnInterrupt: false) {
                 system_fchmodat2(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW)
-            }) else { return 0 }
+            }
+            guard case .failure(let errno) = changed else { return 0 }
             guard errno == .noFunction || errno == .notPermitted else { return -1 }
             let fallback = system_fchmodat(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW)
             if errno == .noFunction || fallback == 0 { Self.fchmodat2Unusable.store(true, ordering: .relaxed) }

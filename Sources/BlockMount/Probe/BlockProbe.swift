@@ -3,9 +3,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// What a device holds, as libblkid sees it.
@@ -24,6 +24,7 @@ public enum ProbeResult: Sendable, Hashable, CustomStringConvertible {
     /// interrupted mkfs leaves it; a database; a wiped header). Never formatted as blank.
     case nonZeroData(offset: UInt64)
 
+    /// The finding in a few words, for messages.
     public var description: String {
         switch self {
         case .filesystem(let type, let uuid, let label):
@@ -71,7 +72,8 @@ public struct BlockProbe: Sendable {
         case .failure(let errno):
             let cause = SyscallError("open", path: device, errno: errno)
             throw MountError(
-                .probeFailed, "cannot open \(device) to probe it; it was not treated as blank. "
+                .probeFailed,
+                "cannot open \(device) to probe it; it was not treated as blank. "
                     + "Check that the device exists and is attached", path: device, cause: cause)
         }
         defer { _ = system_close(fd) }
@@ -107,7 +109,8 @@ public struct BlockProbe: Sendable {
         default:
             let cause = SyscallError("blkid_do_safeprobe", path: device, errno: .current)
             throw MountError(
-                .probeFailed, "libblkid could not probe \(device) (I/O error?); it was not treated as "
+                .probeFailed,
+                "libblkid could not probe \(device) (I/O error?); it was not treated as "
                     + "blank. Check dmesg for device errors and retry", path: device, cause: cause)
         }
         return BlockProbe(device: device, result: result, size: size)
@@ -148,8 +151,9 @@ public struct BlockProbe: Sendable {
         switch valueOrErrno(retryOnInterrupt: false, { system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC) }) {
         case .success(let opened): fd = opened
         case .failure(let errno):
-            throw MountError(.probeFailed, "cannot open \(device) to read its size", path: device,
-                             cause: SyscallError("open", path: device, errno: errno))
+            throw MountError(
+                .probeFailed, "cannot open \(device) to read its size", path: device,
+                cause: SyscallError("open", path: device, errno: errno))
         }
         defer { _ = system_close(fd) }
         return try deviceSize(fd, device).0
@@ -159,22 +163,26 @@ public struct BlockProbe: Sendable {
     private static func deviceSize(_ fd: CInt, _ device: FilePath) throws(MountError) -> (UInt64, Bool) {
         var st = stat()
         if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstat(fd, &st) }) {
-            throw MountError(.probeFailed, "cannot stat \(device)", path: device,
-                             cause: SyscallError("fstat", path: device, errno: errno))
+            throw MountError(
+                .probeFailed, "cannot stat \(device)", path: device,
+                cause: SyscallError("fstat", path: device, errno: errno))
         }
         switch st.st_mode & S_IFMT {
         case S_IFREG:
             return (UInt64(st.st_size), false)
         case S_IFBLK:
             var bytes: UInt64 = 0
-            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_ioctl(fd, CSUPPORT_BLKGETSIZE64, &bytes) }) {
-                throw MountError(.probeFailed, "cannot read the size of \(device)", path: device,
-                                 cause: SyscallError("ioctl(BLKGETSIZE64)", path: device, errno: errno))
+            let sized = valueOrErrno(retryOnInterrupt: false) { system_ioctl(fd, CSUPPORT_BLKGETSIZE64, &bytes) }
+            if case .failure(let errno) = sized {
+                throw MountError(
+                    .probeFailed, "cannot read the size of \(device)", path: device,
+                    cause: SyscallError("ioctl(BLKGETSIZE64)", path: device, errno: errno))
             }
             return (bytes, true)
         default:
-            throw MountError(.notBlockDevice, "\(device) is neither a block device nor an image file",
-                             path: device)
+            throw MountError(
+                .notBlockDevice, "\(device) is neither a block device nor an image file",
+                path: device)
         }
     }
 
@@ -190,14 +198,16 @@ public struct BlockProbe: Sendable {
             while done < range.count {
                 let read = valueOrErrno(retryOnInterrupt: true) {
                     buffer.withUnsafeMutableBytes { raw in
-                        system_pread(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(range.count - done)]),
-                                     Int64(range.offset + done))
+                        system_pread(
+                            fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(range.count - done)]),
+                            Int64(range.offset + done))
                     }
                 }
                 guard case .success(let n) = read, n > 0 else {
                     let errno = read.errno ?? .ioError  // a read of 0 bytes inside the device: EIO
                     throw MountError(
-                        .probeFailed, "\(device) shows no signature but reading it at offset "
+                        .probeFailed,
+                        "\(device) shows no signature but reading it at offset "
                             + "\(range.offset + done) failed; it was not treated as blank. Check dmesg",
                         path: device, cause: SyscallError("pread", path: device, errno: errno))
                 }
@@ -222,8 +232,9 @@ final class BlkidProbe {
         }
         self.handle = handle
         if blkid_probe_set_device(handle, fd, 0, blkid_loff_t(size)) != 0 {
-            throw MountError(.probeFailed, "libblkid refused the device \(device)", path: device,
-                             cause: SyscallError("blkid_probe_set_device", path: device, errno: .current))
+            throw MountError(
+                .probeFailed, "libblkid refused the device \(device)", path: device,
+                cause: SyscallError("blkid_probe_set_device", path: device, errno: .current))
         }
         _ = blkid_probe_enable_superblocks(handle, 1)
         _ = blkid_probe_set_superblocks_flags(
