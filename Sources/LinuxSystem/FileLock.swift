@@ -2,9 +2,9 @@
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// Why `FileLock.withLock` failed: the lock could not be taken (`flock` with `.timedOut` when
@@ -46,8 +46,8 @@ package enum FileLock {
                 throw .lock(error)
             }
             var pause: UInt32 = 1_000  // microseconds, doubled up to 20 ms
-            while system_flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let error = Errno.current
+            // EINTR is not retried at once: it waits its pause, as EWOULDBLOCK does, under the deadline.
+            while let error = valueOrErrno(retryOnInterrupt: false, { system_flock(fd, LOCK_EX | LOCK_NB) }).errno {
                 guard error == .wouldBlock || error == .interrupted else {
                     _ = system_close(fd)
                     throw .lock(SyscallError("flock", path: path, errno: error))
@@ -79,7 +79,7 @@ package enum FileLock {
     private static func openLockFile(_ path: FilePath, directoryMode: mode_t?) throws(SyscallError) -> CInt {
         do {
             return try Files.open(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
-        } catch where error.errno == .noSuchFileOrDirectory && directoryMode != nil {
+        } catch let error where error.errno == .noSuchFileOrDirectory && directoryMode != nil {
             try Files.makeDirectories(path.removingLastComponent(), mode: directoryMode!)
             return try Files.open(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
         }

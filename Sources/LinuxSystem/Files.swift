@@ -2,21 +2,17 @@
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// File operations the modules share; every call goes through the `system_*` wrappers.
 package enum Files {
     /// Opens `path` with `flags | O_CLOEXEC`, retrying EINTR.
     package static func open(_ path: FilePath, _ flags: CInt, mode: mode_t = 0) throws(SyscallError) -> CInt {
-        while true {
-            let fd = system_openat(AT_FDCWD, path.string, flags | O_CLOEXEC, mode)
-            if fd >= 0 { return fd }
-            let error = Errno.current
-            if error != .interrupted { throw SyscallError("open", path: path, errno: error) }
-        }
+        try valueOrErrno(retryOnInterrupt: true) { system_openat(AT_FDCWD, path.string, flags | O_CLOEXEC, mode) }
+            .get("open", path: path)
     }
 
     /// Opens a directory for fd-relative lookups (`attribute(at:_:equals:)`); close it with
@@ -29,19 +25,17 @@ package enum Files {
     /// `shortReadEnds`: a read that returns less than asked for is taken as the end (true of a
     /// regular file, which the caller knows it reads; never of procfs), saving the read that
     /// would return 0.
-    package static func readBytes(_ path: FilePath, limit: Int = 1 << 20, shortReadEnds: Bool = false) throws(SyscallError) -> [UInt8] {
+    package static func readBytes(_ path: FilePath, limit: Int = 1 << 20, shortReadEnds: Bool = false)
+        throws(SyscallError) -> [UInt8]
+    {
         let fd = try open(path, O_RDONLY)
         defer { _ = system_close(fd) }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while result.count < limit {
-            let n = chunk.withUnsafeMutableBytes { system_read(fd, $0) }
+            let n = try valueOrErrno(retryOnInterrupt: true) { chunk.withUnsafeMutableBytes { system_read(fd, $0) } }
+                .get("read", path: path)
             if n == 0 { break }
-            if n < 0 {
-                let error = Errno.current
-                if error == .interrupted { continue }
-                throw SyscallError("read", path: path, errno: error)
-            }
             result.append(contentsOf: chunk[0..<n])
             if shortReadEnds && n < chunk.count { break }
         }
@@ -87,7 +81,8 @@ package enum Files {
 
     /// `attribute(at:_:equals:)` that tells "cannot read" apart: throws the open or read error
     /// (ENOENT: the attribute, or its device, is not there).
-    package static func checkedAttribute(at directory: CInt, _ path: String, equals expected: String) throws(SyscallError)
+    package static func checkedAttribute(at directory: CInt, _ path: String, equals expected: String)
+        throws(SyscallError)
         -> Bool
     {
         try withAttributeBytes(path, relativeTo: directory) { bytes in
@@ -100,23 +95,21 @@ package enum Files {
     private static func withAttributeBytes<R>(
         _ path: String, relativeTo directory: CInt = AT_FDCWD, _ body: (UnsafeRawBufferPointer) -> R
     ) throws(SyscallError) -> R {
-        var fd: CInt = -1
-        while true {
-            fd = system_openat(directory, path, O_RDONLY | O_CLOEXEC, 0)
-            if fd >= 0 { break }
-            let error = Errno.current
-            if error != .interrupted { throw SyscallError("open", path: FilePath(path), errno: error) }
-        }
+        let fd = try valueOrErrno(retryOnInterrupt: true) { system_openat(directory, path, O_RDONLY | O_CLOEXEC, 0) }
+            .get("open", path: FilePath(path))
         defer { _ = system_close(fd) }
         let capacity = 4096
-        let outcome: Result<R, SyscallError> = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 1) { buffer in
+        let outcome: Result<R, SyscallError> = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 1) {
+            buffer in
             var count = 0
             while count < capacity {
-                let n = system_read(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
-                if n < 0 {
-                    let error = Errno.current
-                    if error == .interrupted { continue }
-                    return .failure(SyscallError("read", path: FilePath(path), errno: error))
+                let n: Int
+                do throws(SyscallError) {
+                    n = try valueOrErrno(retryOnInterrupt: true) {
+                        system_read(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+                    }.get("read", path: FilePath(path))
+                } catch {
+                    return .failure(error)
                 }
                 count += n
                 if n == 0 || count < capacity { break }
@@ -132,11 +125,13 @@ package enum Files {
     /// Opens `O_WRONLY|O_CLOEXEC` (no create, no truncate), never retries EINTR (the kernel may
     /// have acted on the command), and treats a short write as an error (`EIO`).
     package static func writeControl(_ path: FilePath, _ bytes: [UInt8]) throws(SyscallError) {
-        let fd = system_openat(AT_FDCWD, path.string, O_WRONLY | O_CLOEXEC, 0)
-        if fd < 0 { throw SyscallError("open", path: path, errno: .current) }
+        let fd = try valueOrErrno(retryOnInterrupt: false) {
+            system_openat(AT_FDCWD, path.string, O_WRONLY | O_CLOEXEC, 0)
+        }
+        .get("open", path: path)
         defer { _ = system_close(fd) }
-        let n = bytes.withUnsafeBytes { system_write(fd, $0) }
-        if n < 0 { throw SyscallError("write", path: path, errno: .current) }
+        let n = try valueOrErrno(retryOnInterrupt: false) { bytes.withUnsafeBytes { system_write(fd, $0) } }
+            .get("write", path: path)
         if n != bytes.count { throw SyscallError("write", path: path, errno: .ioError) }
     }
 
@@ -144,7 +139,7 @@ package enum Files {
     package static func list(_ path: FilePath) throws(SyscallError) -> [String] {
         let fd = try open(path, O_RDONLY | O_DIRECTORY)
         guard let stream = system_fdopendir(fd) else {
-            let error = Errno.current
+            let error = Errno.current  // fdopendir returns a pointer: no valueOrErrno
             _ = system_close(fd)
             throw SyscallError("opendir", path: path, errno: error)
         }
@@ -163,10 +158,11 @@ package enum Files {
     package static func status(_ path: FilePath, followSymlinks: Bool = false) throws(SyscallError) -> stat? {
         var st = stat()
         let flags: CInt = followSymlinks ? 0 : AT_SYMLINK_NOFOLLOW
-        if system_fstatat(AT_FDCWD, path.string, &st, flags) == 0 { return st }
-        let error = Errno.current
-        if error == .noSuchFileOrDirectory || error == .notDirectory { return nil }
-        throw SyscallError("stat", path: path, errno: error)
+        switch valueOrErrno(retryOnInterrupt: false, { system_fstatat(AT_FDCWD, path.string, &st, flags) }) {
+        case .success: return st
+        case .failure(.noSuchFileOrDirectory), .failure(.notDirectory): return nil
+        case .failure(let error): throw SyscallError("stat", path: path, errno: error)
+        }
     }
 
     /// Whether anything (file, directory, symlink) is at `path`.
@@ -185,8 +181,8 @@ package enum Files {
         if isDirectory(path) { return }
         let parent = path.removingLastComponent()
         if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: mode) }
-        if system_mkdirat(AT_FDCWD, path.string, mode) != 0 {
-            let error = Errno.current
+        let made = valueOrErrno(retryOnInterrupt: false) { system_mkdirat(AT_FDCWD, path.string, mode) }
+        if case .failure(let error) = made {
             if error == .fileExists, isDirectory(path) { return }
             throw SyscallError("mkdir", path: path, errno: error)
         }
@@ -194,10 +190,9 @@ package enum Files {
 
     /// Removes an empty directory; a missing one is fine.
     package static func removeDirectory(_ path: FilePath) throws(SyscallError) {
-        if system_unlinkat(AT_FDCWD, path.string, AT_REMOVEDIR) != 0 {
-            let error = Errno.current
-            if error == .noSuchFileOrDirectory { return }
-            throw SyscallError("rmdir", path: path, errno: error)
+        switch valueOrErrno(retryOnInterrupt: false, { system_unlinkat(AT_FDCWD, path.string, AT_REMOVEDIR) }) {
+        case .success, .failure(.noSuchFileOrDirectory): return
+        case .failure(let error): throw SyscallError("rmdir", path: path, errno: error)
         }
     }
 
@@ -216,10 +211,9 @@ package enum Files {
 
     /// Removes a file; a missing one is fine.
     package static func removeFile(_ path: FilePath) throws(SyscallError) {
-        if system_unlinkat(AT_FDCWD, path.string, 0) != 0 {
-            let error = Errno.current
-            if error == .noSuchFileOrDirectory { return }
-            throw SyscallError("unlink", path: path, errno: error)
+        switch valueOrErrno(retryOnInterrupt: false, { system_unlinkat(AT_FDCWD, path.string, 0) }) {
+        case .success, .failure(.noSuchFileOrDirectory): return
+        case .failure(let error): throw SyscallError("unlink", path: path, errno: error)
         }
     }
 
@@ -236,24 +230,23 @@ package enum Files {
         do throws(SyscallError) {
             var offset = 0
             while offset < bytes.count {
-                let n = bytes[offset...].withUnsafeBytes { system_write(fd, $0) }
-                if n < 0 {
-                    let error = Errno.current
-                    if error == .interrupted { continue }
-                    throw SyscallError("write", path: temp, errno: error)
+                offset += try valueOrErrno(retryOnInterrupt: true) {
+                    bytes[offset...].withUnsafeBytes { system_write(fd, $0) }
                 }
-                offset += n
+                .get("write", path: temp)
             }
-            if system_fchmod(fd, mode) != 0 { throw SyscallError("fchmod", path: temp, errno: .current) }
-            if system_fsync(fd) != 0 { throw SyscallError("fsync", path: temp, errno: .current) }
+            _ = try valueOrErrno(retryOnInterrupt: false) { system_fchmod(fd, mode) }.get("fchmod", path: temp)
+            _ = try valueOrErrno(retryOnInterrupt: false) { system_fsync(fd) }.get("fsync", path: temp)
         } catch {
             _ = system_close(fd)
             try? removeFile(temp)
             throw error
         }
         _ = system_close(fd)
-        if system_renameat(AT_FDCWD, temp.string, AT_FDCWD, path.string) != 0 {
-            let error = Errno.current
+        let renamed = valueOrErrno(retryOnInterrupt: false) {
+            system_renameat(AT_FDCWD, temp.string, AT_FDCWD, path.string)
+        }
+        if case .failure(let error) = renamed {
             try? removeFile(temp)
             throw SyscallError("rename", path: path, errno: error)
         }
@@ -264,6 +257,6 @@ package enum Files {
     package static func syncDirectory(_ directory: FilePath) throws(SyscallError) {
         let dfd = try open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY)
         defer { _ = system_close(dfd) }
-        if system_fsync(dfd) != 0 { throw SyscallError("fsync", path: directory, errno: .current) }
+        _ = try valueOrErrno(retryOnInterrupt: false) { system_fsync(dfd) }.get("fsync", path: directory)
     }
 }

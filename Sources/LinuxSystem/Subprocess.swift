@@ -3,9 +3,9 @@
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// How a program ended.
@@ -31,7 +31,7 @@ package enum Subprocess {
         if tool.hasPrefix("/") { return Files.exists(FilePath(tool)) ? FilePath(tool) : nil }
         for directory in searchPath {
             let candidate = FilePath(directory).appending(tool)
-            if access(candidate.string, X_OK) == 0 { return candidate }
+            if system_faccessat(AT_FDCWD, candidate.string, X_OK, 0) == 0 { return candidate }
         }
         return nil
     }
@@ -40,12 +40,14 @@ package enum Subprocess {
     /// most `timeout`; past it the program is killed (SIGKILL) and `timedOut` is set.
     ///
     /// - Throws: `SyscallError` when the program cannot be found (`ENOENT`) or started.
-    package static func run(_ arguments: [String], timeout: Duration = .seconds(600)) throws(SyscallError) -> ProcessResult {
+    package static func run(_ arguments: [String], timeout: Duration = .seconds(600)) throws(SyscallError)
+        -> ProcessResult
+    {
         guard let tool = arguments.first, let path = locate(tool) else {
             throw SyscallError("posix_spawn", path: FilePath(arguments.first ?? ""), errno: .noSuchFileOrDirectory)
         }
         var pipeFDs: [CInt] = [-1, -1]
-        if system_pipe2(&pipeFDs, O_CLOEXEC) != 0 { throw SyscallError("pipe2", errno: .current) }
+        _ = try valueOrErrno(retryOnInterrupt: false) { system_pipe2(&pipeFDs, O_CLOEXEC) }.get("pipe2")
         defer { if pipeFDs[0] >= 0 { _ = system_close(pipeFDs[0]) } }
 
         var actions = posix_spawn_file_actions_t()
@@ -81,22 +83,26 @@ package enum Subprocess {
                 break
             }
             var pfd = pollfd(fd: pipeFDs[0], events: Int16(POLLIN), revents: 0)
-            let ms = CInt(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
-            let ready = system_poll(&pfd, 1, ms)
-            if ready < 0 {
-                if Errno.current == .interrupted { continue }
-                break
+            let ms = CInt(
+                min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+            // EINTR: round the loop, so that the deadline is looked at again before the next poll.
+            switch valueOrErrno(retryOnInterrupt: false, { system_poll(&pfd, 1, ms) }) {
+            case .success(0), .failure(.interrupted): continue
+            case .success: break
+            case .failure: break reading
             }
-            if ready == 0 { continue }
-            let n = buffer.withUnsafeMutableBytes { system_read(pipeFDs[0], $0) }
-            switch n {
-            case 0: break reading
-            case ..<0: if Errno.current != .interrupted { break reading }
-            default: if output.count < 65_536 { output.append(contentsOf: buffer[0..<n]) }
+            let read = valueOrErrno(retryOnInterrupt: false) {
+                buffer.withUnsafeMutableBytes { system_read(pipeFDs[0], $0) }
+            }
+            switch read {
+            case .success(0): break reading
+            case .success(let n): if output.count < 65_536 { output.append(contentsOf: buffer[0..<n]) }
+            case .failure(.interrupted): continue
+            case .failure: break reading
             }
         }
         var status: CInt = 0
-        while system_waitpid(pid, &status, 0) < 0 && Errno.current == .interrupted {}
+        _ = valueOrErrno(retryOnInterrupt: true) { system_waitpid(pid, &status, 0) }
         let exited = status & 0x7f == 0
         return ProcessResult(
             exitCode: exited ? (status >> 8) & 0xff : nil,

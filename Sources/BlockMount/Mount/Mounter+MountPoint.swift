@@ -3,9 +3,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// What is at a path, as far as mounts go.
@@ -42,12 +42,15 @@ extension Mounter {
     public func mountPointStatus(_ path: FilePath) throws(MountError) -> MountPointStatus {
         var sx = statx()
         let flags = AT_SYMLINK_NOFOLLOW | CSUPPORT_AT_NO_AUTOMOUNT
-        if system_statx(AT_FDCWD, path.string, flags, UInt32(STATX_TYPE), &sx) != 0 {
-            let errno = Errno.current
+        let status = valueOrErrno(retryOnInterrupt: false) {
+            system_statx(AT_FDCWD, path.string, flags, UInt32(STATX_TYPE), &sx)
+        }
+        if case .failure(let errno) = status {
             if errno == .noSuchFileOrDirectory || errno == .notDirectory { return .missing }
             if Self.corruptionErrors.contains(errno) { return .corrupted(errno) }
-            throw MountError(.probeFailed, "cannot stat \(path) to see whether it is a mount point", path: path,
-                             cause: SyscallError("statx", path: path, errno: errno))
+            throw MountError(
+                .probeFailed, "cannot stat \(path) to see whether it is a mount point", path: path,
+                cause: SyscallError("statx", path: path, errno: errno))
         }
         let mountRoot = UInt64(STATX_ATTR_MOUNT_ROOT)
         if sx.stx_attributes_mask & mountRoot != 0 {
@@ -66,9 +69,11 @@ extension Mounter {
         case .missing, .notMountPoint: return false
         case .mountPoint: return true
         case .corrupted(let errno):
-            throw MountError(.corruptedMount, "\(path) is a corrupted mount (its backend is gone); "
-                                + "unmount it with cleanupMountPoint", path: path,
-                             cause: SyscallError("statx", path: path, errno: errno))
+            throw MountError(
+                .corruptedMount,
+                "\(path) is a corrupted mount (its backend is gone); "
+                    + "unmount it with cleanupMountPoint", path: path,
+                cause: SyscallError("statx", path: path, errno: errno))
         }
     }
 
@@ -98,14 +103,16 @@ extension Mounter {
                         return
                     }
                     let why = error.errno == .directoryNotEmpty ? " (not empty; its content is left alone)" : ""
-                    throw MountError(.directoryFailed, "cannot remove the mount point \(target)\(why)",
-                                     path: target, cause: error)
+                    throw MountError(
+                        .directoryFailed, "cannot remove the mount point \(target)\(why)",
+                        path: target, cause: error)
                 }
                 return
             case .mountPoint, .corrupted:
                 if try unmount(target) == .notMounted {
-                    throw MountError(.unmountFailed, "\(target) looks mounted but umount2 says it is not",
-                                     path: target)
+                    throw MountError(
+                        .unmountFailed, "\(target) looks mounted but umount2 says it is not",
+                        path: target)
                 }
             }
         }

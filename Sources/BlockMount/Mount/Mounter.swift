@@ -3,9 +3,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// Mounts, bind mounts, unmounts and mount-point tests, by system call (mount(2), umount2(2),
@@ -87,8 +87,10 @@ public struct Mounter: Sendable {
         split.flags |= requiredFlags
         if fsType == "xfs" { split = split.addingData("nouuid") }
         let data = split.data.isEmpty ? nil : split.data
-        if system_mount(device.string, target.string, fsType, split.flags, data) != 0 {
-            let errno = Errno.current
+        let mounted = valueOrErrno(retryOnInterrupt: false) {
+            system_mount(device.string, target.string, fsType, split.flags, data)
+        }
+        if case .failure(let errno) = mounted {
             throw MountError(
                 .mountFailed, "cannot mount \(device) (\(fsType)) at \(target): \(Self.mountHint(errno, readOnly))",
                 path: target, cause: SyscallError("mount", path: target, errno: errno))
@@ -106,19 +108,24 @@ public struct Mounter: Sendable {
         let flags = flags & Self.checkableFlags
         guard flags != 0 else { return }
         var vfs = statvfs()
-        if system_statvfs(target.string, &vfs) != 0 {
-            let cause = SyscallError("statvfs", path: target, errno: .current)
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_statvfs(target.string, &vfs) }) {
+            let cause = SyscallError("statvfs", path: target, errno: errno)
             undoBind(target)
-            throw MountError(.mountFailed, "cannot read the flags of \(what) at \(target); it was undone",
-                             path: target, cause: cause)
+            throw MountError(
+                .mountFailed, "cannot read the flags of \(what) at \(target); it was undone",
+                path: target, cause: cause)
         }
         let missing = flags & ~UInt(vfs.f_flag)
         guard missing != 0 else { return }
-        let names = [(UInt(MS_RDONLY), "ro"), (UInt(MS_NOSUID), "nosuid"), (UInt(MS_NODEV), "nodev"),
-                     (UInt(MS_NOEXEC), "noexec")].filter { missing & $0.0 != 0 }.map(\.1)
+        let names = [
+            (UInt(MS_RDONLY), "ro"), (UInt(MS_NOSUID), "nosuid"), (UInt(MS_NODEV), "nodev"),
+            (UInt(MS_NOEXEC), "noexec"),
+        ].filter { missing & $0.0 != 0 }.map(\.1)
         undoBind(target)
-        throw MountError(.mountFailed, "\(what) at \(target) came out without \(names.joined(separator: ",")); "
-                            + "it was undone", path: target)
+        throw MountError(
+            .mountFailed,
+            "\(what) at \(target) came out without \(names.joined(separator: ",")); "
+                + "it was undone", path: target)
     }
 
     static func mountHint(_ errno: Errno, _ readOnly: Bool) -> String {
@@ -171,7 +178,8 @@ public struct Mounter: Sendable {
                 method = .atomic
             } else if bindStrategy == .atomic {
                 throw MountError(
-                    .mountFailed, "the kernel lacks open_tree/mount_setattr/move_mount (Linux ≥ 5.12) "
+                    .mountFailed,
+                    "the kernel lacks open_tree/mount_setattr/move_mount (Linux ≥ 5.12) "
                         + "to bind \(source) at \(target); use the two-step strategy", path: target,
                     cause: SyscallError("open_tree", path: source, errno: .noFunction))
             }
@@ -185,30 +193,44 @@ public struct Mounter: Sendable {
 
     /// The atomic path; `false` when the kernel lacks the calls (ENOSYS), nothing done then.
     private func bindAtomically(source: FilePath, target: FilePath, readOnly: Bool) throws(MountError) -> Bool {
-        let tree = system_open_tree(AT_FDCWD, source.string, CSUPPORT_OPEN_TREE_CLONE | CSUPPORT_OPEN_TREE_CLOEXEC)
-        if tree < 0 {
-            let errno = Errno.current
-            if errno == .noFunction { return false }
-            throw MountError(.mountFailed, "cannot clone the mount at \(source) to bind it at \(target): "
-                                + Self.mountHint(errno, readOnly),
-                             path: target, cause: SyscallError("open_tree", path: source, errno: errno))
+        let tree: CInt
+        let cloned = valueOrErrno(retryOnInterrupt: false) {
+            system_open_tree(AT_FDCWD, source.string, CSUPPORT_OPEN_TREE_CLONE | CSUPPORT_OPEN_TREE_CLOEXEC)
+        }
+        switch cloned {
+        case .success(let fd): tree = fd
+        case .failure(.noFunction): return false
+        case .failure(let errno):
+            throw MountError(
+                .mountFailed,
+                "cannot clone the mount at \(source) to bind it at \(target): "
+                    + Self.mountHint(errno, readOnly),
+                path: target, cause: SyscallError("open_tree", path: source, errno: errno))
         }
         // Closing the fd of a clone that was never moved frees it: nothing to undo on failure.
         defer { _ = system_close(tree) }
         if readOnly {
-            var attr = csupport_mount_attr(attr_set: CSUPPORT_MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0)
-            if system_mount_setattr(tree, "", UInt32(CSUPPORT_AT_EMPTY_PATH), &attr) != 0 {
-                let errno = Errno.current
+            var attr = csupport_mount_attr(
+                attr_set: CSUPPORT_MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0)
+            let madeReadOnly = valueOrErrno(retryOnInterrupt: false) {
+                system_mount_setattr(tree, "", UInt32(CSUPPORT_AT_EMPTY_PATH), &attr)
+            }
+            if case .failure(let errno) = madeReadOnly {
                 if errno == .noFunction { return false }
-                throw MountError(.mountFailed, "cannot make the bind of \(source) read-only", path: target,
-                                 cause: SyscallError("mount_setattr", path: source, errno: errno))
+                throw MountError(
+                    .mountFailed, "cannot make the bind of \(source) read-only", path: target,
+                    cause: SyscallError("mount_setattr", path: source, errno: errno))
             }
         }
-        if system_move_mount(tree, "", AT_FDCWD, target.string, CSUPPORT_MOVE_MOUNT_F_EMPTY_PATH) != 0 {
-            let errno = Errno.current
-            throw MountError(.mountFailed, "cannot attach the bind of \(source) at \(target): "
-                                + Self.mountHint(errno, readOnly),
-                             path: target, cause: SyscallError("move_mount", path: target, errno: errno))
+        let moved = valueOrErrno(retryOnInterrupt: false) {
+            system_move_mount(tree, "", AT_FDCWD, target.string, CSUPPORT_MOVE_MOUNT_F_EMPTY_PATH)
+        }
+        if case .failure(let errno) = moved {
+            throw MountError(
+                .mountFailed,
+                "cannot attach the bind of \(source) at \(target): "
+                    + Self.mountHint(errno, readOnly),
+                path: target, cause: SyscallError("move_mount", path: target, errno: errno))
         }
         return true
     }
@@ -217,27 +239,35 @@ public struct Mounter: Sendable {
         var locked: UInt = 0
         if readOnly {
             var vfs = statvfs()
-            if system_statvfs(source.string, &vfs) != 0 {
-                throw MountError(.mountFailed, "cannot read the mount flags of \(source) to bind it read-only",
-                                 path: source, cause: SyscallError("statvfs", path: source, errno: .current))
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_statvfs(source.string, &vfs) })
+            {
+                throw MountError(
+                    .mountFailed, "cannot read the mount flags of \(source) to bind it read-only",
+                    path: source, cause: SyscallError("statvfs", path: source, errno: errno))
             }
             // The kernel reports ST_* flags with the values of the MS_* flags (fs/statfs.c).
-            let keep = UInt(MS_NODEV) | UInt(MS_NOSUID) | UInt(MS_NOEXEC) | UInt(MS_NOATIME)
+            let keep =
+                UInt(MS_NODEV) | UInt(MS_NOSUID) | UInt(MS_NOEXEC) | UInt(MS_NOATIME)
                 | UInt(MS_NODIRATIME) | UInt(MS_RELATIME)
             locked = UInt(vfs.f_flag) & keep
         }
-        if system_mount(source.string, target.string, nil, UInt(MS_BIND), nil) != 0 {
-            let errno = Errno.current
-            throw MountError(.mountFailed, "cannot bind \(source) at \(target): \(Self.mountHint(errno, readOnly))",
-                             path: target, cause: SyscallError("mount", path: target, errno: errno))
+        let bound = valueOrErrno(retryOnInterrupt: false) {
+            system_mount(source.string, target.string, nil, UInt(MS_BIND), nil)
+        }
+        if case .failure(let errno) = bound {
+            throw MountError(
+                .mountFailed, "cannot bind \(source) at \(target): \(Self.mountHint(errno, readOnly))",
+                path: target, cause: SyscallError("mount", path: target, errno: errno))
         }
         guard readOnly else { return }
         let flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | locked
-        if system_mount(nil, target.string, nil, flags, nil) != 0 {
-            let cause = SyscallError("mount", path: target, errno: .current)
+        let remounted = valueOrErrno(retryOnInterrupt: false) { system_mount(nil, target.string, nil, flags, nil) }
+        if case .failure(let errno) = remounted {
+            let cause = SyscallError("mount", path: target, errno: errno)
             undoBind(target)
             throw MountError(
-                .mountFailed, "cannot make the bind at \(target) read-only; the bind was undone so that "
+                .mountFailed,
+                "cannot make the bind at \(target) read-only; the bind was undone so that "
                     + "no writable bind is left", path: target, cause: cause)
         }
     }
@@ -250,15 +280,19 @@ public struct Mounter: Sendable {
     private func verifyBind(target: FilePath, readOnly: Bool) throws(MountError) {
         var sx = statx()
         let flags = AT_SYMLINK_NOFOLLOW | CSUPPORT_AT_NO_AUTOMOUNT
-        if system_statx(AT_FDCWD, target.string, flags, UInt32(STATX_TYPE), &sx) != 0 {
-            let cause = SyscallError("statx", path: target, errno: .current)
+        let status = valueOrErrno(retryOnInterrupt: false) {
+            system_statx(AT_FDCWD, target.string, flags, UInt32(STATX_TYPE), &sx)
+        }
+        if case .failure(let errno) = status {
+            let cause = SyscallError("statx", path: target, errno: errno)
             // No statx (before 4.11) or a seccomp filter that refuses it: the table decides.
             if cause.errno == .noFunction || cause.errno == .notPermitted {
                 return try verifyBindInMountTable(target: target, readOnly: readOnly)
             }
             undoBind(target)
-            throw MountError(.bindVerificationFailed, "cannot stat the bind at \(target); it was undone",
-                             path: target, cause: cause)
+            throw MountError(
+                .bindVerificationFailed, "cannot stat the bind at \(target); it was undone",
+                path: target, cause: cause)
         }
         let mountRoot = UInt64(STATX_ATTR_MOUNT_ROOT)
         guard sx.stx_attributes_mask & mountRoot != 0 else {
@@ -270,16 +304,18 @@ public struct Mounter: Sendable {
         }
         guard readOnly else { return }
         var vfs = statvfs()
-        if system_statvfs(target.string, &vfs) != 0 {
-            let cause = SyscallError("statvfs", path: target, errno: .current)
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_statvfs(target.string, &vfs) }) {
+            let cause = SyscallError("statvfs", path: target, errno: errno)
             undoBind(target)
-            throw MountError(.bindVerificationFailed, "cannot read the flags of the bind at \(target); it was undone",
-                             path: target, cause: cause)
+            throw MountError(
+                .bindVerificationFailed, "cannot read the flags of the bind at \(target); it was undone",
+                path: target, cause: cause)
         }
         if UInt(vfs.f_flag) & UInt(ST_RDONLY) == 0 {
             undoBind(target)
             throw MountError(
-                .bindVerificationFailed, "the bind at \(target) came out writable where read-only was "
+                .bindVerificationFailed,
+                "the bind at \(target) came out writable where read-only was "
                     + "asked; it was undone", path: target)
         }
     }
@@ -300,7 +336,8 @@ public struct Mounter: Sendable {
         if readOnly && !top.isReadOnly {
             undoBind(target)
             throw MountError(
-                .bindVerificationFailed, "the bind at \(target) came out writable where read-only was "
+                .bindVerificationFailed,
+                "the bind at \(target) came out writable where read-only was "
                     + "asked; it was undone", path: target)
         }
     }
@@ -320,19 +357,21 @@ public struct Mounter: Sendable {
     /// - Touches: umount2(2); on EBUSY `<proc>/self/mountinfo` and `<proc>/<pid>/{cwd,root,fd/*}`.
     @discardableResult
     public func unmount(_ target: FilePath) throws(MountError) -> UnmountOutcome {
-        if system_umount2(target.string, CInt(UMOUNT_NOFOLLOW)) == 0 { return .unmounted }
-        let errno = Errno.current
+        let unmounted = valueOrErrno(retryOnInterrupt: false) { system_umount2(target.string, CInt(UMOUNT_NOFOLLOW)) }
+        guard case .failure(let errno) = unmounted else { return .unmounted }
         let cause = SyscallError("umount2", path: target, errno: errno)
         switch errno {
         case .invalidArgument, .noSuchFileOrDirectory:
             return .notMounted
         case .resourceBusy:
             let holders = busyHolders(of: target)
-            let what = holders.isEmpty
+            let what =
+                holders.isEmpty
                 ? "nothing visible in this mount namespace holds it (another namespace may)"
                 : holders.map(\.description).joined(separator: "; ")
-            throw MountError(.busy, "cannot unmount \(target): it is busy: \(what)", path: target,
-                             cause: cause, holders: holders)
+            throw MountError(
+                .busy, "cannot unmount \(target): it is busy: \(what)", path: target,
+                cause: cause, holders: holders)
         default:
             throw MountError(.unmountFailed, "cannot unmount \(target): \(errno)", path: target, cause: cause)
         }

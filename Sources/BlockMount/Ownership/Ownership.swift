@@ -3,9 +3,9 @@ import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// Gives a volume to a group (Kubernetes' fsGroup): group owner `gid`, group read/write
@@ -66,14 +66,20 @@ public enum Ownership {
         root: FilePath, gid: UInt32, policy: Policy = .onRootMismatch, readOnly: Bool = false
     ) throws(MountError) -> Report {
         if readOnly { return Report(skipped: .readOnly) }
-        let fd = system_openat(AT_FDCWD, root.string, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 {
-            throw MountError(.ownershipFailed, "cannot open the volume root \(root) (a directory, not a symlink)",
-                             path: root, cause: SyscallError("open", path: root, errno: .current))
+        let fd: CInt
+        let opened = valueOrErrno(retryOnInterrupt: false) {
+            system_openat(AT_FDCWD, root.string, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }
+        switch opened {
+        case .success(let value): fd = value
+        case .failure(let errno):
+            throw MountError(
+                .ownershipFailed, "cannot open the volume root \(root) (a directory, not a symlink)",
+                path: root, cause: SyscallError("open", path: root, errno: errno))
         }
         var st = stat()
-        if system_fstat(fd, &st) != 0 {
-            let cause = SyscallError("fstat", path: root, errno: .current)
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstat(fd, &st) }) {
+            let cause = SyscallError("fstat", path: root, errno: errno)
             _ = system_close(fd)
             throw MountError(.ownershipFailed, "cannot stat the volume root \(root)", path: root, cause: cause)
         }
@@ -124,8 +130,9 @@ private final class OwnershipWalker {
         var path = root
         for component in relative { path.append(component) }
         if let name { path.append(name) }
-        return MountError(.ownershipFailed, "cannot give \(path) to group \(gid)", path: path,
-                          cause: SyscallError(call, path: path, errno: errno))
+        return MountError(
+            .ownershipFailed, "cannot give \(path) to group \(gid)", path: path,
+            cause: SyscallError(call, path: path, errno: errno))
     }
 
     /// Fixes the open directory `fd` itself, then every entry in it; closes `fd`.
@@ -133,8 +140,8 @@ private final class OwnershipWalker {
         report.visited += 1
         var changed = false
         if st.st_gid != gid {
-            if system_fchown(fd, Self.keepOwner, gid) != 0 {
-                let errno = Errno.current
+            let chowned = valueOrErrno(retryOnInterrupt: false) { system_fchown(fd, Self.keepOwner, gid) }
+            if case .failure(let errno) = chowned {
                 _ = system_close(fd)
                 throw failure("fchown", relative, nil, errno)
             }
@@ -142,8 +149,7 @@ private final class OwnershipWalker {
         }
         let want = Ownership.desiredMode(st.st_mode)
         if want != st.st_mode & 0o7777 {
-            if system_fchmod(fd, want) != 0 {
-                let errno = Errno.current
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fchmod(fd, want) }) {
                 _ = system_close(fd)
                 throw failure("fchmod", relative, nil, errno)
             }
@@ -172,8 +178,10 @@ private final class OwnershipWalker {
         }
         var st = stat()
         if type != 4 {
-            if system_fstatat(dirfd, name: name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
-                let errno = Errno.current
+            let status = valueOrErrno(retryOnInterrupt: false) {
+                system_fstatat(dirfd, name: name, &st, AT_SYMLINK_NOFOLLOW)
+            }
+            if case .failure(let errno) = status {
                 if errno == .noSuchFileOrDirectory { return }  // removed meanwhile
                 throw failure("fstatat", relative, String(cString: name), errno)
             }
@@ -198,18 +206,19 @@ private final class OwnershipWalker {
                 return
             }
         }
-        let child = system_openat(dirfd, name: name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if child < 0 {
-            let errno = Errno.current
-            if errno == .noSuchFileOrDirectory { return }
-            if errno == .tooManySymbolicLinkLevels || errno == .notDirectory {
-                // Replaced by a symlink or a file since readdir: handle it as what it is now.
-                return try entry(in: dirfd, name: name, type: 0, relative: relative)
-            }
-            throw failure("openat", relative, String(cString: name), errno)
+        let child: CInt
+        let opened = valueOrErrno(retryOnInterrupt: false) {
+            system_openat(dirfd, name: name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         }
-        if system_fstat(child, &st) != 0 {
-            let errno = Errno.current
+        switch opened {
+        case .success(let value): child = value
+        case .failure(.noSuchFileOrDirectory): return
+        case .failure(.tooManySymbolicLinkLevels), .failure(.notDirectory):
+            // Replaced by a symlink or a file since readdir: handle it as what it is now.
+            return try entry(in: dirfd, name: name, type: 0, relative: relative)
+        case .failure(let errno): throw failure("openat", relative, String(cString: name), errno)
+        }
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstat(child, &st) }) {
             _ = system_close(child)
             throw failure("fstat", relative, String(cString: name), errno)
         }
@@ -226,16 +235,19 @@ private final class OwnershipWalker {
         var changed = false
         var dropSetID = false
         if st.st_gid != gid {
-            if system_fchownat(dirfd, name: name, Self.keepOwner, gid, AT_SYMLINK_NOFOLLOW) != 0 {
-                throw failure("fchownat", relative, String(cString: name), .current)
+            let chowned = valueOrErrno(retryOnInterrupt: false) {
+                system_fchownat(dirfd, name: name, Self.keepOwner, gid, AT_SYMLINK_NOFOLLOW)
+            }
+            if case .failure(let errno) = chowned {
+                throw failure("fchownat", relative, String(cString: name), errno)
             }
             changed = true
             dropSetID = st.st_mode & S_IFMT == S_IFREG && st.st_mode & (S_ISUID | S_ISGID) != 0
         }
         let want = Ownership.desiredMode(st.st_mode, droppingSetID: dropSetID)
         if want != st.st_mode & 0o7777 || dropSetID {
-            if changeMode(dirfd, name, want) != 0 {
-                throw failure("fchmodat", relative, String(cString: name), .current)
+            if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { changeMode(dirfd, name, want) }) {
+                throw failure("fchmodat", relative, String(cString: name), errno)
             }
             changed = true
         }
@@ -249,10 +261,13 @@ private final class OwnershipWalker {
     /// chmod of an entry without following a symlink. fchmodat2 is one syscall; glibc 2.36's
     /// fchmodat(AT_SYMLINK_NOFOLLOW) is an O_PATH open, an fstat, a chmod of /proc/self/fd/N and a
     /// close, about as much as the rest of the walk per file (issue #6).
+    /// 0, or -1 with `errno` set.
     private func changeMode(_ dirfd: CInt, _ name: UnsafePointer<CChar>, _ mode: mode_t) -> CInt {
         if !Self.fchmodat2Unusable.load(ordering: .relaxed) {
-            if system_fchmodat2(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW) == 0 { return 0 }
-            let errno = Errno.current
+            let changed = valueOrErrno(retryOnInterrupt: false) {
+                system_fchmodat2(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW)
+            }
+            guard case .failure(let errno) = changed else { return 0 }
             guard errno == .noFunction || errno == .notPermitted else { return -1 }
             let fallback = system_fchmodat(dirfd, name: name, mode, AT_SYMLINK_NOFOLLOW)
             if errno == .noFunction || fallback == 0 { Self.fchmodat2Unusable.store(true, ordering: .relaxed) }

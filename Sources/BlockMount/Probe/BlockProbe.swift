@@ -3,9 +3,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// What a device holds, as libblkid sees it.
@@ -24,6 +24,7 @@ public enum ProbeResult: Sendable, Hashable, CustomStringConvertible {
     /// interrupted mkfs leaves it; a database; a wiped header). Never formatted as blank.
     case nonZeroData(offset: UInt64)
 
+    /// The finding in a few words, for messages.
     public var description: String {
         switch self {
         case .filesystem(let type, let uuid, let label):
@@ -65,11 +66,14 @@ public struct BlockProbe: Sendable {
     ///   posix_fadvise(2) `WILLNEED` of the ranges libblkid reads (block devices only),
     ///   pread(2), and libblkid's own reads on that fd.
     public static func probe(_ device: FilePath) throws(MountError) -> BlockProbe {
-        let fd = system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let cause = SyscallError("open", path: device, errno: .current)
+        let fd: CInt
+        switch valueOrErrno(retryOnInterrupt: false, { system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC) }) {
+        case .success(let opened): fd = opened
+        case .failure(let errno):
+            let cause = SyscallError("open", path: device, errno: errno)
             throw MountError(
-                .probeFailed, "cannot open \(device) to probe it; it was not treated as blank. "
+                .probeFailed,
+                "cannot open \(device) to probe it; it was not treated as blank. "
                     + "Check that the device exists and is attached", path: device, cause: cause)
         }
         defer { _ = system_close(fd) }
@@ -105,7 +109,8 @@ public struct BlockProbe: Sendable {
         default:
             let cause = SyscallError("blkid_do_safeprobe", path: device, errno: .current)
             throw MountError(
-                .probeFailed, "libblkid could not probe \(device) (I/O error?); it was not treated as "
+                .probeFailed,
+                "libblkid could not probe \(device) (I/O error?); it was not treated as "
                     + "blank. Check dmesg for device errors and retry", path: device, cause: cause)
         }
         return BlockProbe(device: device, result: result, size: size)
@@ -142,10 +147,13 @@ public struct BlockProbe: Sendable {
     /// - Throws: `MountError` `.probeFailed`, `.notBlockDevice`.
     /// - Touches: open(2), fstat(2), ioctl(BLKGETSIZE64).
     public static func size(of device: FilePath) throws(MountError) -> UInt64 {
-        let fd = system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            throw MountError(.probeFailed, "cannot open \(device) to read its size", path: device,
-                             cause: SyscallError("open", path: device, errno: .current))
+        let fd: CInt
+        switch valueOrErrno(retryOnInterrupt: false, { system_openat(AT_FDCWD, device.string, O_RDONLY | O_CLOEXEC) }) {
+        case .success(let opened): fd = opened
+        case .failure(let errno):
+            throw MountError(
+                .probeFailed, "cannot open \(device) to read its size", path: device,
+                cause: SyscallError("open", path: device, errno: errno))
         }
         defer { _ = system_close(fd) }
         return try deviceSize(fd, device).0
@@ -154,23 +162,27 @@ public struct BlockProbe: Sendable {
     /// The size of the open device or file, and whether it is a block device.
     private static func deviceSize(_ fd: CInt, _ device: FilePath) throws(MountError) -> (UInt64, Bool) {
         var st = stat()
-        if system_fstat(fd, &st) != 0 {
-            throw MountError(.probeFailed, "cannot stat \(device)", path: device,
-                             cause: SyscallError("fstat", path: device, errno: .current))
+        if case .failure(let errno) = valueOrErrno(retryOnInterrupt: false, { system_fstat(fd, &st) }) {
+            throw MountError(
+                .probeFailed, "cannot stat \(device)", path: device,
+                cause: SyscallError("fstat", path: device, errno: errno))
         }
         switch st.st_mode & S_IFMT {
         case S_IFREG:
             return (UInt64(st.st_size), false)
         case S_IFBLK:
             var bytes: UInt64 = 0
-            if system_ioctl(fd, CSUPPORT_BLKGETSIZE64, &bytes) != 0 {
-                throw MountError(.probeFailed, "cannot read the size of \(device)", path: device,
-                                 cause: SyscallError("ioctl(BLKGETSIZE64)", path: device, errno: .current))
+            let sized = valueOrErrno(retryOnInterrupt: false) { system_ioctl(fd, CSUPPORT_BLKGETSIZE64, &bytes) }
+            if case .failure(let errno) = sized {
+                throw MountError(
+                    .probeFailed, "cannot read the size of \(device)", path: device,
+                    cause: SyscallError("ioctl(BLKGETSIZE64)", path: device, errno: errno))
             }
             return (bytes, true)
         default:
-            throw MountError(.notBlockDevice, "\(device) is neither a block device nor an image file",
-                             path: device)
+            throw MountError(
+                .notBlockDevice, "\(device) is neither a block device nor an image file",
+                path: device)
         }
     }
 
@@ -184,15 +196,18 @@ public struct BlockProbe: Sendable {
         for range in ranges {
             var done: UInt64 = 0
             while done < range.count {
-                let n = buffer.withUnsafeMutableBytes { raw in
-                    system_pread(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(range.count - done)]),
-                                 Int64(range.offset + done))
+                let read = valueOrErrno(retryOnInterrupt: true) {
+                    buffer.withUnsafeMutableBytes { raw in
+                        system_pread(
+                            fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(range.count - done)]),
+                            Int64(range.offset + done))
+                    }
                 }
-                if n < 0 && Errno.current == .interrupted { continue }
-                if n <= 0 {
-                    let errno: Errno = n < 0 ? .current : .ioError
+                guard case .success(let n) = read, n > 0 else {
+                    let errno = read.errno ?? .ioError  // a read of 0 bytes inside the device: EIO
                     throw MountError(
-                        .probeFailed, "\(device) shows no signature but reading it at offset "
+                        .probeFailed,
+                        "\(device) shows no signature but reading it at offset "
                             + "\(range.offset + done) failed; it was not treated as blank. Check dmesg",
                         path: device, cause: SyscallError("pread", path: device, errno: errno))
                 }
@@ -217,8 +232,9 @@ final class BlkidProbe {
         }
         self.handle = handle
         if blkid_probe_set_device(handle, fd, 0, blkid_loff_t(size)) != 0 {
-            throw MountError(.probeFailed, "libblkid refused the device \(device)", path: device,
-                             cause: SyscallError("blkid_probe_set_device", path: device, errno: .current))
+            throw MountError(
+                .probeFailed, "libblkid refused the device \(device)", path: device,
+                cause: SyscallError("blkid_probe_set_device", path: device, errno: .current))
         }
         _ = blkid_probe_enable_superblocks(handle, 1)
         _ = blkid_probe_set_superblocks_flags(

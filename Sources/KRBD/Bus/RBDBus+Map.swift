@@ -7,9 +7,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// What `map` does when the image is already mapped on this host.
@@ -96,7 +96,8 @@ extension RBDBus {
                             if try checkedMatches(id, identity, directory: directory) {
                                 throw RBDError(
                                     .systemError,
-                                    "\(deviceNode(id)) maps \(spec) but cannot be read back; nothing was done (check dmesg)")
+                                    "\(deviceNode(id)) maps \(spec) but cannot be read back; nothing was done (check dmesg)"
+                                )
                             }
                         case .unreadable(let cause):
                             throw RBDError(
@@ -144,9 +145,12 @@ extension RBDBus {
                     if index > 0 || !mapping.isEmpty {
                         before = try deviceIDs()
                         mapped = []
-                        for id in before where try checkedMatches(id, identity, directory: directory) { mapped.append(id) }
+                        for id in before where try checkedMatches(id, identity, directory: directory) {
+                            mapped.append(id)
+                        }
                     }
-                    let device = try mapOnce(spec, attempts[index], identity, options, credentials, before: before, mapped: mapped)
+                    let device = try mapOnce(
+                        spec, attempts[index], identity, options, credentials, before: before, mapped: mapped)
                     return MapResult(device: device, newlyMapped: true)
                 } catch let error where index + 1 < attempts.count && Self.triesNextMonitor(error) {
                     index += 1
@@ -206,7 +210,8 @@ extension RBDBus {
         _ spec: ImageSpec, monitors: [MonitorAddress], credentials: CephCredentials, options: MapOptions
     ) throws(RBDError) -> [MapRequest] {
         try options.validate(for: kernel)
-        return try requests(spec, monitors, credentials, options, secretInRequest: credentials.transport == .secretInRequest)
+        return try requests(
+            spec, monitors, credentials, options, secretInRequest: credentials.transport == .secretInRequest)
     }
 
     /// One request per attempt: the whole list, or one monitor each from a random start.
@@ -237,11 +242,17 @@ extension RBDBus {
 
     /// `add_key("ceph", "client.<user>.<fingerprint>", raw secret, thread keyring)`; returns the key serial.
     private func addKey(user: String, secret: CephSecret) throws(RBDError) -> Int32 {
-        let serial = secret.bytes.withUnsafeBytes {
-            system_add_key("ceph", MapRequest.keyDescription(user: user, secret: secret), $0, system_keySpecThreadKeyring)
+        let added = valueOrErrno(retryOnInterrupt: false) {
+            secret.bytes.withUnsafeBytes {
+                system_add_key(
+                    "ceph", MapRequest.keyDescription(user: user, secret: secret), $0, system_keySpecThreadKeyring)
+            }
         }
-        if serial >= 0 { return serial }
-        let cause = SyscallError("add_key", path: FilePath("client.\(user)"), errno: .current)
+        let cause: SyscallError
+        switch added {
+        case .success(let serial): return serial
+        case .failure(let errno): cause = SyscallError("add_key", path: FilePath("client.\(user)"), errno: errno)
+        }
         switch cause.errno {
         case .noFunction, .operationNotSupportedByDevice:
             throw RBDError(
@@ -254,9 +265,12 @@ extension RBDBus {
                 "add_key for client.\(user) was denied (a container's seccomp or AppArmor profile blocks the kernel keyring); allow add_key/keyctl, or opt in to sending the secret in the request (transport .secretInRequest, --secret-in-request), which leaves it readable by root in config_info",
                 cause: cause)
         case .invalidArgument:
-            throw RBDError(.invalidCredentials, "the kernel rejected the key of client.\(user) (not a valid cephx secret)", cause: cause)
+            throw RBDError(
+                .invalidCredentials, "the kernel rejected the key of client.\(user) (not a valid cephx secret)",
+                cause: cause)
         default:
-            throw RBDError(.keyringUnavailable, "cannot put the key of client.\(user) in the kernel keyring", cause: cause)
+            throw RBDError(
+                .keyringUnavailable, "cannot put the key of client.\(user) in the kernel keyring", cause: cause)
         }
     }
 
@@ -302,7 +316,8 @@ extension RBDBus {
                     continue
                 }
                 var failure = RBDError(
-                    error.code, "\(spec) was mapped but the new device cannot be found: \(error.message); check `krbd list`",
+                    error.code,
+                    "\(spec) was mapped but the new device cannot be found: \(error.message); check `krbd list`",
                     errno: error.errno, syscall: error.syscall, path: error.path)
                 failure.mayHaveLeftMapping = true
                 throw failure
@@ -330,12 +345,14 @@ extension RBDBus {
             // kernel keeps the request in config_info (root only), which tells ours apart.
             chosen = matching.first { rawConfigInfo($0.id) == request.text } ?? matching[0]
         } else {
-            let ours = fresh.first { rawConfigInfo($0) == request.text }
+            let ours =
+                fresh.first { rawConfigInfo($0) == request.text }
                 ?? (fresh.count == 1 && rawConfigInfo(fresh[0]) == nil ? fresh[0] : nil)
             guard let ours else {
                 var failure = RBDError(
                     .identityMismatch,
-                    "the kernel accepted the map of \(spec), but none of the \(fresh.count) new device(s) in \(devicesDirectory) is it; nothing was removed, check `krbd list`")
+                    "the kernel accepted the map of \(spec), but none of the \(fresh.count) new device(s) in \(devicesDirectory) is it; nothing was removed, check `krbd list`"
+                )
                 failure.mayHaveLeftMapping = true
                 throw failure
             }
@@ -362,7 +379,8 @@ extension RBDBus {
             try writeControl("remove", Array("\(id) force".utf8))
             error.message += "; the mapping rbd\(id) was removed again"
         } catch let failure {
-            error.message += "; removing rbd\(id) failed too (\(failure)): it is still mapped, unmap it with `krbd unmap --force \(id)`"
+            error.message +=
+                "; removing rbd\(id) failed too (\(failure)): it is still mapped, unmap it with `krbd unmap --force \(id)`"
             error.mayHaveLeftMapping = true
         }
         return error
@@ -380,10 +398,15 @@ extension RBDBus {
             status = try Files.status(node)
             if status == nil {
                 // No devtmpfs here (a container's private /dev): make the node ourselves.
-                if system_mknodat(AT_FDCWD, node.string, S_IFBLK | 0o600, expected) != 0 {
-                    let cause = SyscallError("mknod", path: node, errno: .current)
+                let made = valueOrErrno(retryOnInterrupt: false) {
+                    system_mknodat(AT_FDCWD, node.string, S_IFBLK | 0o600, expected)
+                }
+                if case .failure(let errno) = made {
+                    let cause = SyscallError("mknod", path: node, errno: errno)
                     if cause.errno != .fileExists {
-                        throw RBDError(.deviceNodeMissing, "\(node) for \(device.spec) is missing and cannot be created", cause: cause)
+                        throw RBDError(
+                            .deviceNodeMissing, "\(node) for \(device.spec) is missing and cannot be created",
+                            cause: cause)
                     }
                 }
                 status = try Files.status(node)
@@ -399,11 +422,13 @@ extension RBDBus {
             throw RBDError(.deviceNodeMissing, "\(node) for \(device.spec) is missing")
         }
         guard status.st_mode & S_IFMT == S_IFBLK, status.st_rdev == expected else {
-            let actual = status.st_mode & S_IFMT == S_IFBLK
+            let actual =
+                status.st_mode & S_IFMT == S_IFBLK
                 ? "block device \(system_major(status.st_rdev)):\(system_minor(status.st_rdev))" : "not a block device"
             throw RBDError(
                 .deviceNodeMissing,
-                "\(node) is \(actual), not rbd\(device.id) (\(device.major):\(device.minor)); /dev is probably not the host's devtmpfs")
+                "\(node) is \(actual), not rbd\(device.id) (\(device.major):\(device.minor)); /dev is probably not the host's devtmpfs"
+            )
         }
     }
 
@@ -412,7 +437,7 @@ extension RBDBus {
     func writeControl(_ verb: String, _ bytes: [UInt8]) throws(SyscallError) {
         do {
             try Files.writeControl(bus.appending("\(verb)_single_major"), bytes)
-        } catch where error.syscall == "open" && error.errno == .noSuchFileOrDirectory {
+        } catch let error where error.syscall == "open" && error.errno == .noSuchFileOrDirectory {
             try Files.writeControl(bus.appending(verb), bytes)
         }
     }
@@ -421,7 +446,8 @@ extension RBDBus {
     func controlOpenError(_ cause: SyscallError, _ what: String) -> RBDError {
         switch cause.errno {
         case .noSuchFileOrDirectory:
-            return RBDError(.moduleUnavailable, "\(what): \(bus) has no control files; is the rbd module loaded?", cause: cause)
+            return RBDError(
+                .moduleUnavailable, "\(what): \(bus) has no control files; is the rbd module loaded?", cause: cause)
         case .permissionDenied, .notPermitted:
             return RBDError(.permissionDenied, "\(what): writing to \(bus) needs root (CAP_SYS_ADMIN)", cause: cause)
         default:

@@ -108,10 +108,11 @@ enum MountInfoFuzz {
     }
 
     static func store(_ bytes: [UInt8], at path: String) throws(Errno) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Errno(rawValue: errno) }
-        defer { close(fd) }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else { throw Errno(rawValue: errno) }
+        let fd = try valueOrErrno(retryOnInterrupt: false) {
+            system_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        }.get()
+        defer { _ = system_close(fd) }
+        let written = try valueOrErrno(retryOnInterrupt: false) { bytes.withUnsafeBytes { system_write(fd, $0) } }.get()
+        guard written == bytes.count else { throw .ioError }  // a short write: no errno to read
     }
 }
