@@ -27,7 +27,9 @@ extension RBDBus {
     /// `<id> force`) once to `remove_single_major` (`remove` where single_major is off); the
     /// kernel's ENOENT means not mapped; EBUSY is retried for ``busyRetryWindow``.
     ///
-    /// - Parameter force: `force`: remove even while the device is open (I/O then fails).
+    /// - Parameters:
+    ///   - device: the mapping to remove, as ``mappedDevices()`` or a map gave it.
+    ///   - force: `force`: remove even while the device is open (I/O then fails).
     /// - Throws: `RBDError` `.busy` (naming holders, mounts and processes), `.permissionDenied`,
     ///   `.moduleUnavailable`, `.timedOut` (the image's lock), `.systemError`.
     @discardableResult

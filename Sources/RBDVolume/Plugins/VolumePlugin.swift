@@ -20,7 +20,7 @@ public struct VolumeSpec: Sendable, CustomStringConvertible {
     /// Extra mount options for the global mount (`noatime`, `discard`, …).
     public var mountOptions: [String]
     /// Arguments added to mkfs's (after the defaults, before the device), each checked by
-    /// ``BlockMount/FilesystemFormatter/validateFormatOptions(_:)``.
+    /// BlockMount's `FilesystemFormatter.validateFormatOptions(_:)`.
     public var formatOptions: [String] = []
     /// Whether a device proven blank may be formatted; `false` (a CSI static volume, whose
     /// data comes from elsewhere) refuses a blank device instead.

@@ -154,6 +154,6 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
 }
 
 extension RBDError: DeviceAttachFailure {
-    /// ``RBDError/mayHaveLeftMapping``.
+    /// KRBD's `RBDError.mayHaveLeftMapping`: the failed map may have left a mapping behind.
     public var mayHaveLeftDevice: Bool { mayHaveLeftMapping }
 }
