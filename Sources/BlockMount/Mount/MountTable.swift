@@ -3,9 +3,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// A device number (`major:minor`), as in mountinfo and `st_rdev`.
@@ -34,14 +34,17 @@ public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConverti
     public init(of path: FilePath) throws(MountError) {
         var st = stat()
         if system_fstatat(AT_FDCWD, path.string, &st, 0) != 0 {
-            throw MountError(.notBlockDevice, "cannot stat \(path)", path: path,
-                             cause: SyscallError("stat", path: path, errno: .current))
+            throw MountError(
+                .notBlockDevice, "cannot stat \(path)", path: path,
+                cause: SyscallError("stat", path: path, errno: .current))
         }
         self.init(st.st_mode & S_IFMT == S_IFBLK ? st.st_rdev : st.st_dev)
     }
 
+    /// `major:minor`, as mountinfo writes it.
     public var description: String { "\(major):\(minor)" }
 
+    /// Orders by major, then minor.
     public static func < (a: DeviceNumber, b: DeviceNumber) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 }
 
@@ -140,7 +143,9 @@ public struct MountTable: Sendable {
     ///
     /// - Throws: `MountError` `.mountTableUnreadable`.
     /// - Touches: open(2)/read(2) of `<proc>/self/mountinfo`.
-    public static func referenceTargets(to globalPath: FilePath, proc: FilePath = "/proc") throws(MountError) -> [FilePath] {
+    public static func referenceTargets(to globalPath: FilePath, proc: FilePath = "/proc") throws(MountError)
+        -> [FilePath]
+    {
         let text = try mountInfoBytes(proc: proc)
         let target = MountInfo.escape(globalPath.lexicallyNormalized().string)[...]
         // The top mount at the global path: its device and root.
@@ -222,7 +227,8 @@ final class LibmountTable {
         }
         if rc != 0 {
             throw MountError(
-                .mountTableUnreadable, "libmount could not parse " + (path.map { "\($0)" } ?? "the mountinfo text"), path: path)
+                .mountTableUnreadable, "libmount could not parse " + (path.map { "\($0)" } ?? "the mountinfo text"),
+                path: path)
         }
     }
 

@@ -38,6 +38,7 @@ public struct VolumeSpec: Sendable, CustomStringConvertible {
         self.mountOptions = mountOptions
     }
 
+    /// `name (source)`, with `, read-only` when it is.
     public var description: String { "\(name) (\(source)\(readOnly ? ", read-only" : ""))" }
 }
 
