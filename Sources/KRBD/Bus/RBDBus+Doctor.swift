@@ -83,10 +83,16 @@ extension RBDBus {
             add("kernel keyring", .warn, "\(proc)/keys is missing: add_key may be unavailable; secrets would have to go in the request")
         }
 
-        if ProcessIdentity.hasSysAdmin(proc: proc) {
+        switch ProcessIdentity.sysAdminCapability(proc: proc) {
+        case true?:
             add("CAP_SYS_ADMIN", .ok, "present in this process")
-        } else {
+        case false?:
             add("CAP_SYS_ADMIN", .fail, "missing: map and unmap need it in the initial user namespace (run as root)")
+        case nil:
+            // Unknown is a warning, never a "missing" it cannot back.
+            add(
+                "CAP_SYS_ADMIN", .warn,
+                "unknown: no CapEff mask in \(proc)/self/status; map and unmap need it in the initial user namespace")
         }
 
         if let mountinfo = try? Files.readText(proc.appending("self/mountinfo")) {
