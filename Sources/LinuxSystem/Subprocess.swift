@@ -81,7 +81,7 @@ package enum Subprocess {
                 break
             }
             var pfd = pollfd(fd: pipeFDs[0], events: Int16(POLLIN), revents: 0)
-            let ms = CInt(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+            let ms = CInt(min(left.wholeMilliseconds + 1, 60_000))
             let ready = system_poll(&pfd, 1, ms)
             if ready < 0 {
                 if Errno.current == .interrupted { continue }

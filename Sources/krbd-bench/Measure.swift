@@ -13,11 +13,6 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}
-
 /// Wall-clock seconds `body` took.
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let clock = ContinuousClock()
