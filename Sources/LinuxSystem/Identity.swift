@@ -2,9 +2,9 @@
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// A kernel release as `major.minor.patch` (the numeric prefix of `uname -r`).

@@ -3,9 +3,9 @@
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// How a program ended.
@@ -40,7 +40,9 @@ package enum Subprocess {
     /// most `timeout`; past it the program is killed (SIGKILL) and `timedOut` is set.
     ///
     /// - Throws: `SyscallError` when the program cannot be found (`ENOENT`) or started.
-    package static func run(_ arguments: [String], timeout: Duration = .seconds(600)) throws(SyscallError) -> ProcessResult {
+    package static func run(_ arguments: [String], timeout: Duration = .seconds(600)) throws(SyscallError)
+        -> ProcessResult
+    {
         guard let tool = arguments.first, let path = locate(tool) else {
             throw SyscallError("posix_spawn", path: FilePath(arguments.first ?? ""), errno: .noSuchFileOrDirectory)
         }
