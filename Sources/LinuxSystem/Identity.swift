@@ -2,9 +2,9 @@
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// A kernel release as `major.minor.patch` (the numeric prefix of `uname -r`).
@@ -54,14 +54,20 @@ package enum ProcessIdentity {
     /// Whether the effective uid is 0.
     package static var isRoot: Bool { system_geteuid() == 0 }
 
-    /// Whether `CAP_SYS_ADMIN` (bit 21) is in the effective set, from `<proc>/self/status`.
-    package static func hasSysAdmin(proc: FilePath = "/proc") -> Bool {
-        guard let status = try? Files.readText(proc.appending("self/status")) else { return false }
+    /// Whether `CAP_SYS_ADMIN` (bit 21) is in the effective set, from `<proc>/self/status`;
+    /// `false` when that cannot be read (see ``sysAdminCapability(proc:)``).
+    package static func hasSysAdmin(proc: FilePath = "/proc") -> Bool { sysAdminCapability(proc: proc) == true }
+
+    /// Whether `CAP_SYS_ADMIN` (bit 21) is in the effective set, from the `CapEff:` line of
+    /// `<proc>/self/status`; `nil` when that file cannot be read or has no such line with a hex
+    /// mask (nothing is known then).
+    package static func sysAdminCapability(proc: FilePath = "/proc") -> Bool? {
+        guard let status = try? Files.readText(proc.appending("self/status")) else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
             let hex = line.dropFirst(7).trimmingCharacters(in: " \t")
             if let mask = UInt64(hex, radix: 16) { return mask & (1 << 21) != 0 }
         }
-        return false
+        return nil
     }
 }
 

@@ -83,8 +83,7 @@ package enum Subprocess {
                 break
             }
             var pfd = pollfd(fd: pipeFDs[0], events: Int16(POLLIN), revents: 0)
-            let ms = CInt(
-                min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+            let ms = CInt(min(left.wholeMilliseconds + 1, 60_000))
             // EINTR: round the loop, so that the deadline is looked at again before the next poll.
             switch valueOrErrno(retryOnInterrupt: false, { system_poll(&pfd, 1, ms) }) {
             case .success(0), .failure(.interrupted): continue

@@ -4,18 +4,13 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// A failure of the benchmark itself (a setup step, or a variant that did not do its job).
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
 /// Wall-clock seconds `body` took.
@@ -51,8 +46,11 @@ func fixed(_ value: Double, _ decimals: Int) -> String {
 /// Three significant digits with a unit: `812 ns`, `4.21 µs`, `37.5 ms`, `4.20 s`.
 func human(_ seconds: Double) -> String {
     let (value, unit): (Double, String) =
-        seconds < 1e-6 ? (seconds * 1e9, "ns") : seconds < 1e-3 ? (seconds * 1e6, "µs")
-        : seconds < 1 ? (seconds * 1e3, "ms") : (seconds, "s")
+        seconds < 1e-6
+        ? (seconds * 1e9, "ns")
+        : seconds < 1e-3
+            ? (seconds * 1e6, "µs")
+            : seconds < 1 ? (seconds * 1e3, "ms") : (seconds, "s")
     let decimals = value < 10 ? 2 : value < 100 ? 1 : 0
     return fixed(value, decimals) + " " + unit
 }
@@ -75,7 +73,8 @@ struct MarkdownTable {
 
     var text: String {
         var lines = ["| " + columns.joined(separator: " | ") + " |"]
-        lines.append("|" + columns.enumerated().map { $0.offset == 0 ? " --- " : " ---: " }.joined(separator: "|") + "|")
+        lines.append(
+            "|" + columns.enumerated().map { $0.offset == 0 ? " --- " : " ---: " }.joined(separator: "|") + "|")
         for row in rows { lines.append("| " + row.joined(separator: " | ") + " |") }
         return lines.joined(separator: "\n")
     }
@@ -110,7 +109,9 @@ func emit(_ text: String, to path: String?) throws {
 func runTool(_ arguments: [String], allowing: Set<CInt> = []) throws -> ProcessResult {
     let result = try Subprocess.run(arguments, timeout: .seconds(300))
     guard let code = result.exitCode, code == 0 || allowing.contains(code) else {
-        throw BenchError("\(arguments.joined(separator: " ")) failed (\(result.exitCode.map { "exit \($0)" } ?? "signal")): \(result.output.suffix(300))")
+        throw BenchError(
+            "\(arguments.joined(separator: " ")) failed (\(result.exitCode.map { "exit \($0)" } ?? "signal")): \(result.output.suffix(300))"
+        )
     }
     return result
 }

@@ -137,7 +137,7 @@ public struct MountTable: Sendable {
         return entries.filter { $0.target.starts(with: path) }
     }
 
-    /// The targets of ``references(to:)`` in the current mount table, found by a byte-level walk
+    /// The targets of `references(to:)` in the current mount table, found by a byte-level walk
     /// over `<proc>/self/mountinfo` (no libmount, nothing allocated per line; only the answers
     /// are decoded): detach asks this on every call, and the table holds dozens of mounts where
     /// the volume has none or a few binds.

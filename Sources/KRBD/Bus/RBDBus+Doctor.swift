@@ -59,7 +59,9 @@ extension RBDBus {
         } else if Files.isDirectory(modules) {
             add("rbd module", .warn, "not loaded; map will run modprobe rbd single_major=Y")
         } else {
-            add("rbd module", .fail, "not loaded and \(modules) is missing: load it on the host (modprobe rbd single_major=Y)")
+            add(
+                "rbd module", .fail,
+                "not loaded and \(modules) is missing: load it on the host (modprobe rbd single_major=Y)")
         }
 
         let single = try? Files.readAttribute(sysfs.appending("module/rbd/parameters/single_major"))
@@ -68,25 +70,41 @@ extension RBDBus {
         case "N"?: add("single_major", .warn, "N: one major per device (about 230 devices); reload with single_major=Y")
         default:
             // Not knowable before the module is loaded: a warning, never an "ok" it cannot back.
-            add("single_major", .warn, loaded ? "the module has no single_major parameter (before 3.14)" : "unknown until the module is loaded (map loads it with single_major=Y)")
+            add(
+                "single_major", .warn,
+                loaded
+                    ? "the module has no single_major parameter (before 3.14)"
+                    : "unknown until the module is loaded (map loads it with single_major=Y)")
         }
 
         if let features = supportedFeatures() {
             add("supported features", .ok, "0x\(String(features.rawValue, radix: 16)): \(features)")
         } else {
-            add("supported features", .warn, loaded ? "\(bus)/supported_features is missing (before 4.11)" : "unknown until the module is loaded")
+            add(
+                "supported features", .warn,
+                loaded ? "\(bus)/supported_features is missing (before 4.11)" : "unknown until the module is loaded")
         }
 
         if Files.exists(proc.appending("keys")) {
-            add("kernel keyring", .ok, "\(proc)/keys exists; secrets go through add_key (key=client.<id>.<fingerprint>)")
+            add(
+                "kernel keyring", .ok, "\(proc)/keys exists; secrets go through add_key (key=client.<id>.<fingerprint>)"
+            )
         } else {
-            add("kernel keyring", .warn, "\(proc)/keys is missing: add_key may be unavailable; secrets would have to go in the request")
+            add(
+                "kernel keyring", .warn,
+                "\(proc)/keys is missing: add_key may be unavailable; secrets would have to go in the request")
         }
 
-        if ProcessIdentity.hasSysAdmin(proc: proc) {
+        switch ProcessIdentity.sysAdminCapability(proc: proc) {
+        case true?:
             add("CAP_SYS_ADMIN", .ok, "present in this process")
-        } else {
+        case false?:
             add("CAP_SYS_ADMIN", .fail, "missing: map and unmap need it in the initial user namespace (run as root)")
+        case nil:
+            // Unknown is a warning, never a "missing" it cannot back.
+            add(
+                "CAP_SYS_ADMIN", .warn,
+                "unknown: no CapEff mask in \(proc)/self/status; map and unmap need it in the initial user namespace")
         }
 
         if let mountinfo = try? Files.readText(proc.appending("self/mountinfo")) {
@@ -103,7 +121,9 @@ extension RBDBus {
         if let modprobe = Subprocess.locate("modprobe") {
             add("modprobe", .ok, "\(modprobe)")
         } else {
-            add("modprobe", loaded ? .ok : .fail, loaded ? "not found (not needed: the module is loaded)" : "not found: cannot load the rbd module")
+            add(
+                "modprobe", loaded ? .ok : .fail,
+                loaded ? "not found (not needed: the module is loaded)" : "not found: cannot load the rbd module")
         }
         return checks
     }

@@ -5,9 +5,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// What an unmap did.
@@ -27,7 +27,9 @@ extension RBDBus {
     /// `<id> force`) once to `remove_single_major` (`remove` where single_major is off); the
     /// kernel's ENOENT means not mapped; EBUSY is retried for ``busyRetryWindow``.
     ///
-    /// - Parameter force: `force`: remove even while the device is open (I/O then fails).
+    /// - Parameters:
+    ///   - device: the mapping to remove, as ``mappedDevices()`` or a map gave it.
+    ///   - force: `force`: remove even while the device is open (I/O then fails).
     /// - Throws: `RBDError` `.busy` (naming holders, mounts and processes), `.permissionDenied`,
     ///   `.moduleUnavailable`, `.timedOut` (the image's lock), `.systemError`.
     @discardableResult
@@ -78,12 +80,17 @@ extension RBDBus {
                     continue
                 case .resourceBusy:
                     let holders = holders(of: id)
-                    let detail = holders.isEmpty ? "nothing visible holds it (another mount namespace?)" : holders.joined(separator: "; ")
+                    let detail =
+                        holders.isEmpty
+                        ? "nothing visible holds it (another mount namespace?)" : holders.joined(separator: "; ")
                     throw RBDError(
-                        .busy, "\(label) is busy: \(detail); unmount or close it, or unmap with force (I/O in flight then fails)",
+                        .busy,
+                        "\(label) is busy: \(detail); unmount or close it, or unmap with force (I/O in flight then fails)",
                         cause: error)
                 case .notPermitted:
-                    throw RBDError(.permissionDenied, "unmap \(label) needs CAP_SYS_ADMIN in the initial user namespace", cause: error)
+                    throw RBDError(
+                        .permissionDenied, "unmap \(label) needs CAP_SYS_ADMIN in the initial user namespace",
+                        cause: error)
                 case .nowInProgress:
                     throw RBDError(.busy, "another remove of \(label) is in progress", cause: error)
                 default:
@@ -98,7 +105,8 @@ extension RBDBus {
         var out: [String] = []
         let names = (try? Files.list(sysfs.appending("block/rbd\(id)/holders"))) ?? []
         if !names.isEmpty { out.append("held by " + names.sorted().joined(separator: ", ")) }
-        if let major = attribute(id, "major").flatMap({ UInt32($0) }), let minor = attribute(id, "minor").flatMap({ UInt32($0) }),
+        if let major = attribute(id, "major").flatMap({ UInt32($0) }),
+            let minor = attribute(id, "minor").flatMap({ UInt32($0) }),
             let mountinfo = try? Files.readText(proc.appending("self/mountinfo"))
         {
             let points = Self.mountPoints(in: mountinfo, major: major, minors: minor...(minor + 15))
@@ -118,10 +126,10 @@ extension RBDBus {
         return points
     }
 
-
     /// PIDs with an fd on `node` (the bounded scan of `processesHolding`).
     func openers(of node: FilePath) -> [Int] {
         let node = node.string
-        return processesHolding(proc: proc, links: ["fd"]) { resolved, _ in resolved == node }.map { Int($0.pid) }.sorted()
+        return processesHolding(proc: proc, links: ["fd"]) { resolved, _ in resolved == node }.map { Int($0.pid) }
+            .sorted()
     }
 }

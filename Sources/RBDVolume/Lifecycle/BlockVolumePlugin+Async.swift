@@ -8,8 +8,12 @@ import SystemPackage
 
 extension BlockVolumePlugin {
     /// ``attach(_:key:at:)`` from a task.
-    /// - Parameter deadline: how long to wait for another operation on the same volume in this
-    ///   process (then `.lockTimeout`); the cross-process lock inside waits up to ``lockTimeout``.
+    /// - Parameters:
+    ///   - spec: the volume.
+    ///   - key: the journal key, as in ``attach(_:key:at:)``.
+    ///   - path: where to mount the volume, as in ``attach(_:key:at:)``.
+    ///   - deadline: how long to wait for another operation on the same volume in this
+    ///     process (then `.lockTimeout`); the cross-process lock inside waits up to ``lockTimeout``.
     /// - Throws: as ``attach(_:key:at:)``, and `.cancelled` when the task is cancelled while it waits.
     public func attach(
         _ spec: VolumeSpec, key: String? = nil, at path: FilePath? = nil, deadline: ContinuousClock.Instant?

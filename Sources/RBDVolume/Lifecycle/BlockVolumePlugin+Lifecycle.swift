@@ -30,7 +30,7 @@ extension BlockVolumePlugin {
     ///
     /// - Parameters:
     ///   - spec: the volume.
-    ///   - key: the journal key (``VolumeNames/key(forVolumeID:)`` of the caller's volume id, such
+    ///   - callerKey: the journal key (``VolumeNames/key(forVolumeID:)`` of the caller's volume id, such
     ///     as CSI's `volume_id`); by default the provider's key of the source. A key is one volume:
     ///     attaching another source under a key in use is `.inUse`.
     ///   - path: where to mount the volume (a CSI staging path, which must exist or is created);

@@ -29,7 +29,7 @@ public struct VolumeSpec: Sendable, CustomStringConvertible {
     /// Extra mount options for the global mount (`noatime`, `discard`, …).
     public var mountOptions: [String]
     /// Arguments added to mkfs's (after the defaults, before the device), each checked by
-    /// ``BlockMount/FilesystemFormatter/validateFormatOptions(_:)``.
+    /// BlockMount's `FilesystemFormatter.validateFormatOptions(_:)`.
     public var formatOptions: [String] = []
     /// Whether a device proven blank may be formatted; `false` (a CSI static volume, whose
     /// data comes from elsewhere) refuses a blank device instead.
@@ -51,6 +51,7 @@ public struct VolumeSpec: Sendable, CustomStringConvertible {
         self.mountOptions = mountOptions
     }
 
+    /// `name (source)`, with `, read-only` and `, block` when they apply.
     public var description: String {
         "\(name) (\(source)\(readOnly ? ", read-only" : "")\(access == .block ? ", block" : ""))"
     }

@@ -8,8 +8,11 @@ public typealias RBDPlugin = BlockVolumePlugin<RBDDeviceProvider>
 
 extension BlockVolumePlugin where Provider == RBDDeviceProvider {
     /// The rbd plugin on `bus` (the real `/sys` and `/dev` by default).
-    public convenience init(bus: RBDBus = RBDBus(), logger: Logger = Logger(label: "krbd.rbd"), lockTimeout: Duration = .seconds(120)) {
-        self.init(name: "kubernetes.io/rbd", provider: RBDDeviceProvider(bus: bus, logger: logger), lockTimeout: lockTimeout)
+    public convenience init(
+        bus: RBDBus = RBDBus(), logger: Logger = Logger(label: "krbd.rbd"), lockTimeout: Duration = .seconds(120)
+    ) {
+        self.init(
+            name: "kubernetes.io/rbd", provider: RBDDeviceProvider(bus: bus, logger: logger), lockTimeout: lockTimeout)
     }
 }
 
@@ -55,7 +58,8 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
     /// The mappings of the image whose volume key is `key` (`VolumeDirectoryName`).
     public func attachedDevices(forKey key: String) throws -> [AttachedDevice<MappedDevice>] {
         guard let parts = VolumeDirectoryName.decode(key),
-            let spec = try? ImageSpec(pool: parts.pool, namespace: parts.namespace, image: parts.image, snapshot: parts.snapshot)
+            let spec = try? ImageSpec(
+                pool: parts.pool, namespace: parts.namespace, image: parts.image, snapshot: parts.snapshot)
         else { return [] }
         return try bus.devices(for: spec).map { attached($0, newly: false) }
     }
@@ -83,7 +87,8 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
         let (options, fence) = mapOptions(source, readOnly: readOnly)
         let first: MapResult
         do {
-            first = try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options)
+            first = try bus.map(
+                source.image, monitors: source.monitors, credentials: source.credentials, options: options)
         } catch {
             // `exclusive` is refused (EINVAL) for an image without the exclusive-lock feature, and
             // an unfenced mapping of ours of such an image conflicts with an `exclusive` request:
@@ -107,7 +112,8 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
         if source.options.lockTimeout == nil { options.lockTimeout = nil }  // set only for the fence
         let result: MapResult
         do {
-            result = try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options)
+            result = try bus.map(
+                source.image, monitors: source.monitors, credentials: source.credentials, options: options)
         } catch {
             // The fenced request's difference is the one to report.
             throw error.code == .alreadyMapped ? original : error
@@ -121,8 +127,10 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
                     _ = try bus.unmap(result.device, force: true)
                 } catch {
                     throw RBDError(
-                        original.code, "\(original.message); and the unfenced retry mapping \(result.device.devicePath) "
-                            + "could not be removed: \(error.message)", errno: original.errno, syscall: original.syscall,
+                        original.code,
+                        "\(original.message); and the unfenced retry mapping \(result.device.devicePath) "
+                            + "could not be removed: \(error.message)", errno: original.errno,
+                        syscall: original.syscall,
                         path: original.path)
                 }
             }
@@ -149,11 +157,12 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
     private func attached(_ device: MappedDevice, newly: Bool) -> AttachedDevice<MappedDevice> {
         var identity = device
         identity.configInfo = nil  // the journal keeps identity only
-        return AttachedDevice(path: device.path, major: device.major, minor: device.minor, identity: identity, newlyAttached: newly)
+        return AttachedDevice(
+            path: device.path, major: device.major, minor: device.minor, identity: identity, newlyAttached: newly)
     }
 }
 
 extension RBDError: DeviceAttachFailure {
-    /// ``RBDError/mayHaveLeftMapping``.
+    /// KRBD's `RBDError.mayHaveLeftMapping`: the failed map may have left a mapping behind.
     public var mayHaveLeftDevice: Bool { mayHaveLeftMapping }
 }
