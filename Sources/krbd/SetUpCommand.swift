@@ -44,9 +44,13 @@ struct TearDownCommand: ParsableCommand {
             var spec = try volume.volume(connection: connection, needsCredentials: false)
             if let name = workload.volumeName { spec.name = name }
             let plugin = try volume.plugin(roots: roots)
-            let timings = try plugin.tearDown(spec, podUID: workload.podUID)
-            print("torn down: \(try plugin.workloadPath(podUID: workload.podUID, volumeName: spec.name))")
-            print("timings: \(timings)")
+            let result = try plugin.tearDown(spec, podUID: workload.podUID)
+            guard result.changed else {
+                print("not set up: \(result.path) (nothing to do)")
+                return
+            }
+            print("torn down: \(result.path)")
+            print("timings: \(result.timings)")
         }
     }
 }
@@ -63,9 +67,13 @@ struct DetachCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let spec = try volume.volume(connection: connection, needsCredentials: false)
-            let timings = try volume.plugin(roots: roots).detach(spec)
+            let result = try volume.plugin(roots: roots).detach(spec)
+            guard result.changed else {
+                print("not attached: \(spec.source) (nothing to do)")
+                return
+            }
             print("detached: \(spec.source)")
-            print("timings: \(timings)")
+            print("timings: \(result.timings)")
         }
     }
 }

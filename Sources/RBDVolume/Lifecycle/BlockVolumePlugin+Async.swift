@@ -39,7 +39,7 @@ extension BlockVolumePlugin {
     /// ``tearDown(key:target:)`` from a task (see ``attach(_:key:at:deadline:)`` for `deadline`).
     @discardableResult
     public func tearDown(key: String, target: FilePath, deadline: ContinuousClock.Instant?) async throws(VolumeError)
-        -> PhaseTimings
+        -> TearDownResult
     {
         try await inTurn(key, deadline) { () throws(VolumeError) in try self.tearDown(key: key, target: target) }
     }
@@ -48,7 +48,7 @@ extension BlockVolumePlugin {
     @discardableResult
     public func detach(key: String, at path: FilePath? = nil, deadline: ContinuousClock.Instant?)
         async throws(VolumeError)
-        -> PhaseTimings
+        -> DetachResult
     {
         try await inTurn(key, deadline) { () throws(VolumeError) in try self.detach(key: key, at: path) }
     }

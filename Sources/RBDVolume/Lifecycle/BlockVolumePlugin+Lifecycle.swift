@@ -427,29 +427,34 @@ extension BlockVolumePlugin {
         }
     }
 
-    /// Unmounts the workload path and removes its directory. Idempotent.
+    /// Unmounts the workload path and removes its directory. Idempotent: `changed` is `false`
+    /// when there was nothing there.
     /// - Throws: `VolumeError` `.mount` (for example busy, naming the holders), `.invalidArgument`.
     @discardableResult
-    public func tearDown(_ spec: VolumeSpec, podUID: String) throws(VolumeError) -> PhaseTimings {
+    public func tearDown(_ spec: VolumeSpec, podUID: String) throws(VolumeError) -> TearDownResult {
         let key = try self.key(for: spec)
         let target = try workloadPath(podUID: podUID, volumeName: spec.name)
         return try tearDown(key: key, target: target)
     }
 
     /// Unmounts `target` (a CSI target path) and removes it, under the lock of volume `key`.
-    /// Idempotent: a missing target is success.
+    /// Idempotent: a missing target is success, with `changed` `false`.
     /// - Throws: `VolumeError` `.mount` (for example busy, naming the holders), `.invalidArgument`.
     @discardableResult
-    public func tearDown(key: String, target: FilePath) throws(VolumeError) -> PhaseTimings {
+    public func tearDown(key: String, target: FilePath) throws(VolumeError) -> TearDownResult {
         try VolumeNames.validateKey(key)
         let target = try Self.checkedPath(target, "the target path")
-        let timings = try withVolumeLock(key) { () throws(VolumeError) -> PhaseTimings in
+        let result = try withVolumeLock(key) { () throws(VolumeError) -> TearDownResult in
             var timings = PhaseTimings()
+            // lstat: a dangling or odd entry counts as something to remove; a corrupted mount
+            // (stat fails with ENOTCONN) as well.
+            var existed = ((try? Files.status(target)) ?? nil) != nil
+            if !existed { existed = try isMounted(target) }
             try timings.measure("unmount") { () throws(VolumeError) in try cleanupMountPoint(target) }
-            return timings
+            return TearDownResult(path: target, changed: existed, timings: timings)
         }
-        logPhases("tearDown", key: key, timings)
-        return timings
+        logPhases("tearDown", key: key, result.timings)
+        return result
     }
 
     /// Detaches the volume from this node once no workload uses it: unmounts the global path,
@@ -459,7 +464,7 @@ extension BlockVolumePlugin {
     /// - Throws: `VolumeError` `.inUse` naming the workload paths still bound from the global
     ///   mount, `.mount`, `.device`, `.journal`, `.lockTimeout`.
     @discardableResult
-    public func detach(_ spec: VolumeSpec) throws(VolumeError) -> PhaseTimings {
+    public func detach(_ spec: VolumeSpec) throws(VolumeError) -> DetachResult {
         let source = try source(of: spec)
         return try detach(key: provider.volumeKey(source), at: nil, describing: "\(spec)") {
             try provider.existingDevice(source, readOnly: spec.readOnly)?.identity
@@ -478,7 +483,7 @@ extension BlockVolumePlugin {
     /// - Throws: `VolumeError` `.inUse` (workloads still bound, or the volume is mounted at
     ///   another path), `.mount`, `.device`, `.journal`, `.lockTimeout`, `.invalidArgument`.
     @discardableResult
-    public func detach(key: String, at path: FilePath? = nil) throws(VolumeError) -> PhaseTimings {
+    public func detach(key: String, at path: FilePath? = nil) throws(VolumeError) -> DetachResult {
         try VolumeNames.validateKey(key)
         let path = try path.map { (path) throws(VolumeError) in try Self.checkedPath(path, "the mount path") }
         return try detach(key: key, at: path, describing: "with key \(key)") { nil }
@@ -487,11 +492,12 @@ extension BlockVolumePlugin {
     private func detach(
         key: String, at path: FilePath?, describing volume: String,
         withoutRecord: () throws -> Provider.Identity?
-    ) throws(VolumeError) -> PhaseTimings {
-        let timings = try withVolumeLock(key) { () throws(VolumeError) -> PhaseTimings in
+    ) throws(VolumeError) -> DetachResult {
+        let result = try withVolumeLock(key) { () throws(VolumeError) -> DetachResult in
             var timings = PhaseTimings()
             let record = try journal.load(key)
             let global = path ?? record.map(globalPath(of:)) ?? globalPath(key: key)
+            var changed = record != nil || Files.exists(global)
             if let record, globalPath(of: record) != global, record.phase != .attaching {
                 throw VolumeError(
                     .inUse,
@@ -519,15 +525,18 @@ extension BlockVolumePlugin {
                 } else {
                     identity = try withoutRecord()
                 }
-                if let identity { try timings.measure("unmap") { try provider.detach(identity) } }
+                if let identity {
+                    changed = true
+                    try timings.measure("unmap") { try provider.detach(identity) }
+                }
             } catch {
                 throw VolumeError(.device, "cannot detach volume \(volume): \(error)", underlying: error)
             }
             try journal.remove(key)
-            return timings
+            return DetachResult(changed: changed, timings: timings)
         }
-        logPhases("detach", key: key, timings)
-        return timings
+        logPhases("detach", key: key, result.timings)
+        return result
     }
 
     /// `.block` when `global` holds what a block attach leaves there (its `device` file: a

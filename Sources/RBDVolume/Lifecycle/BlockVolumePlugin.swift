@@ -28,6 +28,25 @@ public struct AttachResult: Sendable, Codable, Equatable {
     public var timings: PhaseTimings
 }
 
+/// What `tearDown` did.
+public struct TearDownResult: Sendable, Codable, Equatable {
+    /// The workload's path.
+    public var path: FilePath
+    /// `false` when there was nothing to undo (the path did not exist): success either way.
+    public var changed: Bool
+    /// How long each phase took.
+    public var timings: PhaseTimings
+}
+
+/// What `detach` did.
+public struct DetachResult: Sendable, Codable, Equatable {
+    /// `false` when the volume was not attached (no journal record, no device, nothing at the
+    /// path): success either way.
+    public var changed: Bool
+    /// How long each phase took.
+    public var timings: PhaseTimings
+}
+
 /// What `setUp` did.
 public struct SetUpResult: Sendable, Codable, Equatable {
     /// The workload's volume path.

@@ -61,7 +61,7 @@ struct AttachBench {
     func oursDetach(_ image: String) throws -> [PhaseTimings.Phase] {
         let spec = try spec(image)
         let down = try plugin.tearDown(spec, podUID: podUID)
-        return down.phases + (try plugin.detach(spec)).phases
+        return down.timings.phases + (try plugin.detach(spec)).timings.phases
     }
 
     // MARK: floor

@@ -93,6 +93,18 @@ import Testing
         #expect(!optIn.output.contains(testKey), "\(optIn.output)")
     }
 
+    /// teardown and detach of a volume that is not set up or attached: success, saying so.
+    @Test func teardownAndDetachOfNothingAreSuccessAndSaySo() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        let volume = ["rbd/img", "--mon", "127.0.0.1", "--root", dir("node").string] + roots(fake)
+        let teardown = try krbd(["teardown"] + volume + ["--pod", "pod-1"])
+        #expect(teardown.status == 0 && teardown.output.hasPrefix("not set up: "), "\(teardown.output)")
+        let detach = try krbd(["detach"] + volume)
+        #expect(detach.status == 0 && detach.output.hasPrefix("not attached: rbd:rbd/img"), "\(detach.output)")
+        #expect(try dir.read("sys/bus/rbd/remove_single_major").isEmpty)
+    }
+
     @Test func unmapOfNothingIsSuccessAndDoctorSpeaksJSON() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)

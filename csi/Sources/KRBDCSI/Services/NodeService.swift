@@ -79,9 +79,9 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodeUnstageVolumeResponse in
             let staging = FilePath(request.stagingTargetPath)
             do throws(VolumeError) {
-                let timings = try await volumes.plugin.detach(
+                let result = try await volumes.plugin.detach(
                     key: VolumeNames.key(forVolumeID: request.volumeID), at: staging, deadline: volumes.deadline)
-                PluginMetrics.phases(timings, operation: "unstage")
+                PluginMetrics.phases(result.timings, operation: "unstage")
             } catch {
                 throw CSIError(error, context: "NodeUnstageVolume of \(request.volumeID) at \(staging)")
             }
@@ -125,9 +125,9 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         try await log.run(request) { () async throws(CSIError) -> Csi_V1_NodeUnpublishVolumeResponse in
             let target = FilePath(request.targetPath)
             do throws(VolumeError) {
-                let timings = try await volumes.plugin.tearDown(
+                let result = try await volumes.plugin.tearDown(
                     key: VolumeNames.key(forVolumeID: request.volumeID), target: target, deadline: volumes.deadline)
-                PluginMetrics.phases(timings, operation: "unpublish")
+                PluginMetrics.phases(result.timings, operation: "unpublish")
             } catch {
                 throw CSIError(error, context: "NodeUnpublishVolume of \(request.volumeID) at \(target)")
             }
