@@ -1,11 +1,16 @@
 // A byte-level walk over /proc/<pid>/mountinfo for the questions asked on every operation
 // ("which mounts show this device?", "what is bound from this mount?"): no per-line
 // allocation, fields compared in their escaped form, only the answers unescaped.
-// BlockMount's `MountTable` (libmount) stays the full parser; this is the fast path.
+// BlockMount's `MountTable` is built from the same walk (whole lines, ``MountInfoLine/tail``);
+// libmount's parser is kept only as the oracle of the parity tests and the fuzz target.
 
 /// One mountinfo line, as views into the text it was read from (escaped as the kernel wrote it:
 /// space `\040`, tab `\011`, newline `\012`, backslash `\134`).
 package struct MountInfoLine {
+    /// Field 1: the mount id, as written.
+    package var id: ArraySlice<UInt8> = []
+    /// Field 2: the parent's mount id, as written.
+    package var parentID: ArraySlice<UInt8> = []
     /// Field 3: the device of the mounted filesystem.
     package var major: UInt32
     /// Field 3: the device of the mounted filesystem.
@@ -17,20 +22,45 @@ package struct MountInfoLine {
     /// The rest of the line after field 5 (options, optional fields, `-`, type, source, …).
     package var rest: ArraySlice<UInt8> = []
 
-    /// The filesystem type: the field after the `-` separator that ends the optional fields;
-    /// found only when asked (the walk itself stops at field 5).
-    package var fsType: String? {
+    /// The filesystem type (unescaped); found only when asked (the walk itself stops at field 5).
+    package var fsType: String? { tail.map { MountInfo.unescape($0.fsType) } }
+
+    /// The fields after the mount point, escaped: field 6 (the mount's options), the optional
+    /// fields up to the `-` separator, then the filesystem type, the source and the
+    /// superblock's options; `nil` when the line has no separator or not all three after it
+    /// (the kernel always writes them; libmount skips such a line too).
+    package var tail: MountInfoTail? {
+        var fields: [ArraySlice<UInt8>] = []
         var start = rest.startIndex
-        while start < rest.endIndex {
+        while start <= rest.endIndex {
             let end = rest[start...].firstIndex(of: UInt8(ascii: " ")) ?? rest.endIndex
-            if rest[start..<end].elementsEqual([UInt8(ascii: "-")]), end < rest.endIndex {
-                let typeEnd = rest[(end + 1)...].firstIndex(of: UInt8(ascii: " ")) ?? rest.endIndex
-                return MountInfo.unescape(rest[(end + 1)..<typeEnd])
-            }
+            fields.append(rest[start..<end])
             start = end + 1
         }
-        return nil
+        guard fields.count >= 3, let separator = fields.dropFirst().firstIndex(where: { $0.elementsEqual([0x2D]) }),
+            separator + 3 < fields.count
+        else { return nil }
+        let optional = fields[1..<separator]
+        return MountInfoTail(
+            mountOptions: fields[0],
+            optionalFields: optional.isEmpty ? [] : rest[optional.first!.startIndex..<optional.last!.endIndex],
+            fsType: fields[separator + 1],
+            source: fields[separator + 2], superOptions: fields[separator + 3])
     }
+}
+
+/// The fields of a mountinfo line after its mount point (see ``MountInfoLine/tail``), escaped.
+package struct MountInfoTail {
+    /// Field 6: the mount's (VFS) options.
+    package var mountOptions: ArraySlice<UInt8>
+    /// The optional fields (`shared:1 master:2`), space-separated as written; empty when none.
+    package var optionalFields: ArraySlice<UInt8>
+    /// The filesystem type.
+    package var fsType: ArraySlice<UInt8>
+    /// The mount source.
+    package var source: ArraySlice<UInt8>
+    /// The superblock's options.
+    package var superOptions: ArraySlice<UInt8>
 }
 
 /// Helpers for mountinfo text.
@@ -51,11 +81,15 @@ package enum MountInfo {
     static func parse(_ line: ArraySlice<UInt8>) -> MountInfoLine? {
         var field = 0
         var start = line.startIndex
+        var id: ArraySlice<UInt8> = []
+        var parent: ArraySlice<UInt8> = []
         var device: ArraySlice<UInt8> = []
         var root: ArraySlice<UInt8> = []
         while start < line.endIndex {
             let end = line[start...].firstIndex(of: UInt8(ascii: " ")) ?? line.endIndex
             switch field {
+            case 0: id = line[start..<end]
+            case 1: parent = line[start..<end]
             case 2: device = line[start..<end]
             case 3: root = line[start..<end]
             case 4:
@@ -63,7 +97,7 @@ package enum MountInfo {
                     let major = number(device[..<colon]), let minor = number(device[(colon + 1)...])
                 else { return nil }
                 return MountInfoLine(
-                    major: major, minor: minor, root: root, target: line[start..<end],
+                    id: id, parentID: parent, major: major, minor: minor, root: root, target: line[start..<end],
                     rest: end < line.endIndex ? line[(end + 1)...] : [])
             default: break
             }
@@ -73,7 +107,8 @@ package enum MountInfo {
         return nil
     }
 
-    private static func number(_ digits: ArraySlice<UInt8>) -> UInt32? {
+    /// A decimal field (a mount id, a device number half); `nil` unless all digits and in range.
+    package static func number(_ digits: ArraySlice<UInt8>) -> UInt32? {
         guard !digits.isEmpty else { return nil }
         var value: UInt32 = 0
         for digit in digits {

@@ -49,7 +49,7 @@ public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConverti
     public static func < (a: DeviceNumber, b: DeviceNumber) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 }
 
-/// One line of mountinfo, as libmount parsed it (escapes such as `\040` already undone).
+/// One line of mountinfo (escapes such as `\040` undone), as libmount would parse it.
 public struct MountEntry: Sendable, Hashable {
     /// The mount id (field 1).
     public var id: Int
@@ -82,7 +82,9 @@ public struct MountEntry: Sendable, Hashable {
     }
 }
 
-/// The mount table of a process (`<proc>/self/mountinfo`), parsed by libmount.
+/// The mount table of a process (`<proc>/self/mountinfo`), read by the one byte-level walk
+/// that ``referenceTargets(to:proc:)`` and ``mountedDevice(at:proc:)`` use too; libmount's
+/// parser is the oracle its parity tests hold it to.
 public struct MountTable: Sendable {
     /// Every mount, in mountinfo order (a later entry at the same target is on top).
     public var entries: [MountEntry]
@@ -90,12 +92,37 @@ public struct MountTable: Sendable {
     /// Builds a table from entries (fixtures, filters).
     public init(entries: [MountEntry]) { self.entries = entries }
 
-    /// Parses mountinfo text (for fixtures; production reads the file with `current`).
+    /// Parses mountinfo text (for fixtures; production reads the file with `current`). A
+    /// malformed line (which the kernel never writes) is skipped.
+    ///
+    /// - Throws: never today; kept throwing so that a stricter reader needs no API change.
+    /// - Touches: nothing outside the process.
+    public init(parsing text: String) throws(MountError) {
+        self.init(walking: Array(text.utf8))
+    }
+
+    /// The entries of mountinfo bytes, by ``MountInfo/forEachLine(_:_:)``.
+    init(walking bytes: [UInt8]) {
+        var entries: [MountEntry] = []
+        MountInfo.forEachLine(bytes) { line in
+            guard let id = MountInfo.number(line.id), let parent = MountInfo.number(line.parentID), let tail = line.tail
+            else { return }
+            entries.append(
+                MountEntry(
+                    id: Int(id), parentID: Int(parent), device: DeviceNumber(major: line.major, minor: line.minor),
+                    root: FilePath(MountInfo.unescape(line.root)), target: FilePath(MountInfo.unescape(line.target)),
+                    fsType: MountInfo.unescape(tail.fsType), source: MountInfo.unescape(tail.source),
+                    vfsOptions: MountInfo.unescape(tail.mountOptions), fsOptions: MountInfo.unescape(tail.superOptions),
+                    optionalFields: MountInfo.unescape(tail.optionalFields)))
+        }
+        self.entries = entries
+    }
+
+    /// libmount's parse of mountinfo text: the oracle of the walk (parity tests, the fuzz target).
     ///
     /// - Throws: `MountError` `.mountTableUnreadable` when libmount fails on the text.
-    /// - Touches: nothing outside the process (`fmemopen` + `mnt_table_parse_stream`).
-    public init(parsing text: String) throws(MountError) {
-        entries = try LibmountTable(parsing: Array(text.utf8), path: nil).entries()
+    package static func libmount(parsing text: String) throws(MountError) -> MountTable {
+        MountTable(entries: try LibmountTable(parsing: Array(text.utf8), path: nil).entries())
     }
 
     /// Reads and parses `<proc>/self/mountinfo`.
@@ -104,20 +131,7 @@ public struct MountTable: Sendable {
     /// - Throws: `MountError` `.mountTableUnreadable` when the file cannot be read or parsed.
     /// - Touches: open(2)/read(2) of `<proc>/self/mountinfo`.
     public static func current(proc: FilePath = "/proc") throws(MountError) -> MountTable {
-        let path = proc.appending("self/mountinfo")
-        let text: String
-        do {
-            text = try Files.readText(path, limit: 64 << 20)
-        } catch {
-            throw MountError(.mountTableUnreadable, "cannot read \(path); is /proc mounted?", path: path, cause: error)
-        }
-        do {
-            return try MountTable(parsing: text)
-        } catch {
-            var failure = error
-            failure.path = path
-            throw failure
-        }
+        MountTable(walking: try mountInfoBytes(proc: proc))
     }
 
     /// The mounts of the filesystem on `device` (every target it is mounted or bound at).

@@ -38,6 +38,7 @@ enum MountInfoFuzz {
             _ = MountInfo.isPath(line.root, under: line.target)
         }
         _ = try? MountTable(parsing: String(decoding: bytes, as: UTF8.self))
+        _ = try? MountTable.libmount(parsing: String(decoding: bytes, as: UTF8.self))
     }
 
     /// One mount per 0x00-separated piece: its first byte picks the device (of a few, so that
@@ -71,11 +72,14 @@ enum MountInfoFuzz {
 
         let table: MountTable
         do {
-            table = try MountTable(parsing: text)
+            table = try MountTable.libmount(parsing: text)
         } catch {
             require(false, "libmount refuses \(quoted(text)): \(error)")
             return
         }
+        // The walk's table (what production reads) is libmount's, field for field.
+        let ours = (try? MountTable(parsing: text))?.entries ?? []
+        require(ours == table.entries, "the walk's table \(ours) differs from libmount's \(table.entries) for \(quoted(text))")
         let parsed = table.entries.map { ($0.device.major, $0.device.minor, $0.root, $0.target) }
         let expected = mounts.map { ($0.major, $0.minor, FilePath($0.root), FilePath($0.target)) }
         require(

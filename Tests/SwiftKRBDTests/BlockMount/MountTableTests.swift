@@ -96,9 +96,28 @@ import Testing
             """
         let dir = try TemporaryDirectory()
         try dir.write("proc/self/mountinfo", text)
-        let table = try MountTable(parsing: text)
+        let table = try MountTable.libmount(parsing: text)
         let fast = try MountTable.referenceTargets(to: FilePath(global), proc: dir("proc"))
         #expect(fast == table.references(to: FilePath(global)).map(\.target))
+    }
+
+    /// The table is the walk's; libmount reads every field of every line the same way: the
+    /// fixture's escapes, stacked mounts and optional fields, and this host's own table.
+    @Test func theWalkReadsEveryEntryAsLibmountDoes() throws {
+        let tricky = Self.fixture + """
+            110 22 252:32 / /k/mounts/my\\040vol rw - ext4 /dev/rbd2 rw
+            111 22 252:32 /a\\011b /k/pods/v\\134x rw,nodev shared:3 master:1 - ext4 /dev/rbd2 rw,stripe=4
+            112 22 0:44 / /run/none rw - tmpfs none rw,size=10k
+            113 22 0:45 / /run/nosource rw - tmpfs
+
+            """
+        let live = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        for text in [tricky, live] {
+            let walked = try MountTable(parsing: text).entries
+            let oracle = try MountTable.libmount(parsing: text).entries
+            #expect(walked.count == oracle.count)
+            for (ours, theirs) in zip(walked, oracle) { #expect(ours == theirs) }
+        }
     }
 
     @Test func referenceTargetsOfTheTrickyPaths() throws {
