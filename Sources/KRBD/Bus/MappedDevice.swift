@@ -58,6 +58,7 @@ public struct MappedDevice: Sendable, Hashable, Codable, CustomStringConvertible
     /// Whether this device maps a snapshot (and so is read-only).
     public var isSnapshot: Bool { snapshot != nil }
 
+    /// `/dev/rbdN (pool/ns/image@snap)`.
     public var description: String { "\(devicePath) (\(spec))" }
 
     /// CEPH_NOSNAP: the snap id sysfs shows for a head mapping.
@@ -66,7 +67,9 @@ public struct MappedDevice: Sendable, Hashable, Codable, CustomStringConvertible
 
 /// Image feature bits (`features`, `supported_features`), from ceph's `rbd/features.h`.
 public struct RBDFeatures: OptionSet, Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The feature bits, as sysfs shows them.
     public var rawValue: UInt64
+    /// Features from their bits.
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
     /// Clones (format 2, kernel 3.10).

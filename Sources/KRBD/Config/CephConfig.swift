@@ -17,8 +17,10 @@ public struct CephConfig: Sendable, Hashable, CustomStringConvertible, CustomRef
         sections.mapValues { $0.reduce(into: [:]) { $0[$1.key] = Self.secretKeys.contains($1.key) ? "<redacted>" : $1.value } }
     }
 
+    /// The sections with every secret-bearing key redacted.
     public var description: String { "CephConfig(\(redactedSections))" }
 
+    /// The redacted sections only: a debugger or `dump` never shows a key.
     public var customMirror: Mirror { Mirror(self, children: ["sections": redactedSections]) }
 
     /// The default path, `/etc/ceph/ceph.conf`.

@@ -80,6 +80,7 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The user and transport; the secret only as `<redacted>` or `none`.
     public var description: String {
         "CephCredentials(user: \(user), secret: \(secret == nil ? "none" : "<redacted>"), transport: \(transport))"
     }

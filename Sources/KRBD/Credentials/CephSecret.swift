@@ -39,7 +39,10 @@ public struct CephSecret: Sendable, Hashable, CustomStringConvertible, CustomDeb
         SHA256.hexPrefix(Array("krbd key fingerprint v1\0".utf8) + bytes)
     }
 
+    /// Always `<redacted>`: a key never reaches a log or a message.
     public var description: String { "<redacted>" }
+    /// Always `CephSecret(<redacted>)`.
     public var debugDescription: String { "CephSecret(<redacted>)" }
+    /// No children: a debugger or `dump` never shows the key.
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }

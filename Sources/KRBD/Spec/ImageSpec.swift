@@ -134,6 +134,7 @@ extension ImageSpec: Codable {
             snapshot: try c.decodeIfPresent(String.self, forKey: .snapshot))
     }
 
+    /// Encodes `pool`, `namespace`, `image` and `snapshot` (the last two only when set).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(pool, forKey: .pool)

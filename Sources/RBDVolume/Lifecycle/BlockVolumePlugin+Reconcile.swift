@@ -29,6 +29,7 @@ public struct ReconcileFinding: Sendable, CustomStringConvertible {
     /// Whether `reconcile(repair: true)` fixed it.
     public var repaired: Bool
 
+    /// `<key>: <kind>: <detail>`, with ` (repaired)` when it was.
     public var description: String { "\(key): \(kind.rawValue): \(detail)\(repaired ? " (repaired)" : "")" }
 }
 

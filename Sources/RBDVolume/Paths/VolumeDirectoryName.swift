@@ -8,6 +8,9 @@
 /// leaves room under NAME_MAX for the journal's and lock's suffixes (`.json`, `.lock`, temp names);
 /// the journal then holds the identity, since such a name does not decode.
 import LinuxSystem
+
+/// A volume's directory (and journal) name: an image spec escaped into one readable,
+/// reversible path component (see the file's header).
 public enum VolumeDirectoryName {
     /// The longest name `encode` returns, in bytes.
     public static let maximumLength = 200

@@ -37,5 +37,6 @@ public struct RBDVolumeSource: VolumeSource {
         self.fencing = fencing
     }
 
+    /// `rbd:<pool>/<image>`: never the credentials.
     public var description: String { "rbd:\(image)" }
 }
