@@ -1,7 +1,14 @@
+import BlockMount
+import KRBD
 import LinuxSystem
 import SystemPackage
 
-/// The one error type of `RBDVolume`: what failed, on which volume or path, why, and the cause.
+/// A failed system call (its C name, the path it worked on, the `Errno` it set), as in
+/// ``VolumeError/Cause/system(_:)``; the same type as KRBD's and BlockMount's `SystemCallError`.
+public typealias SystemCallError = LinuxSystem.SyscallError
+
+/// The one error type of `RBDVolume`: what failed (``code``), on which volume or path (``path``),
+/// why (``message``), and the typed error underneath (``cause``).
 public struct VolumeError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is; compare with the static members.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -38,9 +45,9 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
         public static let cancelled = Code(rawValue: "cancelled")
         /// The attachment journal could not be read or written.
         public static let journal = Code(rawValue: "journal")
-        /// The device layer (map/unmap, loop, …) failed; `underlying` has its error.
+        /// The device layer (map/unmap, loop, …) failed; ``cause`` has its error.
         public static let device = Code(rawValue: "device")
-        /// The mount layer (probe, mkfs, mount, bind, ownership) failed; `underlying` has its error.
+        /// The mount layer (probe, mkfs, mount, bind, ownership) failed; ``cause`` has its error.
         public static let mount = Code(rawValue: "mount")
         /// A file system operation on the node's directories failed.
         public static let io = Code(rawValue: "io")
@@ -57,38 +64,93 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
         public var description: String { "\(plugin): \(reason)" }
     }
 
+    /// What a ``VolumeError`` was caused by: the typed error of the layer below.
+    public enum Cause: Sendable, CustomStringConvertible {
+        /// The rbd bus failed (map, unmap, lookup): KRBD's error.
+        case rbd(RBDError)
+        /// Probe, mkfs, mount, bind, unmount, ownership or resize failed: BlockMount's error.
+        case mount(MountError)
+        /// One of the lifecycle's own file operations failed (journal, directories, locks, statvfs).
+        case system(SystemCallError)
+        /// Another ``BlockDeviceProvider``'s error, of a type this module does not know.
+        case other(any Error & Sendable)
+
+        /// The cause for an error of a type known only at run time (a provider's): one of the
+        /// typed cases where it is an `RBDError`, a `MountError` or a ``SystemCallError``.
+        public init(_ error: any Error & Sendable) {
+            switch error {
+            case let error as RBDError: self = .rbd(error)
+            case let error as MountError: self = .mount(error)
+            case let error as SystemCallError: self = .system(error)
+            default: self = .other(error)
+            }
+        }
+
+        /// The error itself, untyped.
+        public var error: any Error & Sendable {
+            switch self {
+            case .rbd(let error): error
+            case .mount(let error): error
+            case .system(let error): error
+            case .other(let error): error
+            }
+        }
+
+        /// The failed system call at the bottom, at whichever layer it failed.
+        public var systemCall: SystemCallError? {
+            switch self {
+            case .rbd(let error): error.cause
+            case .mount(let error): error.cause
+            case .system(let error): error
+            case .other(let error): error as? SystemCallError
+            }
+        }
+
+        /// The error's own description.
+        public var description: String { "\(error)" }
+    }
+
     /// The kind of failure.
     public var code: Code
-    /// A sentence naming the volume/path, the likely cause and the fix.
+    /// A sentence naming the volume/path, the likely cause and the fix. A failed system call of
+    /// the lifecycle's own is not in it (``description`` adds it); an error of the layer below is
+    /// named in words, and kept whole in ``cause``.
     public var message: String
-    /// The path involved, if any.
+    /// The file or directory the failed operation was about (a volume's global or workload path,
+    /// a device, the journal), if any. The path the failed call itself worked on is
+    /// `cause?.systemCall?.path`.
     public var path: FilePath?
     /// Per-plugin failures, for `pluginInitFailed`.
     public var failures: [PluginFailure]
-    /// The error of the layer below (`RBDError`, `MountError`), if any.
-    public var underlying: (any Error & Sendable)?
-    /// The errno and call, for failures of our own file operations.
-    public var errno: Errno?
-    /// The system call that failed, if any.
-    public var syscall: String?
+    /// The error underneath, typed: `.rbd` for `.device` failures of the rbd provider, `.mount`
+    /// for `.mount` (and some `.invalidArgument`) failures, `.system` for `.journal` and `.io`.
+    public var cause: Cause?
 
-    /// An error with its code, message, and what caused it.
+    /// The errno of the failed system call underneath, at whichever layer it failed, if any.
+    public var errno: Errno? { cause?.systemCall?.errno }
+    /// The C name of the failed system call underneath, if any.
+    public var syscall: String? { cause?.systemCall?.syscall }
+
+    /// An error with its code, message, the path it was about, and what caused it.
     public init(
-        _ code: Code, _ message: String, path: FilePath? = nil, failures: [PluginFailure] = [],
-        underlying: (any Error & Sendable)? = nil
+        _ code: Code, _ message: String, path: FilePath? = nil, failures: [PluginFailure] = [], cause: Cause? = nil
     ) {
         self.code = code
         self.message = message
         self.path = path
         self.failures = failures
-        self.underlying = underlying
+        self.cause = cause
     }
 
-    init(_ code: Code, _ message: String, cause: SyscallError) {
-        self.init(code, "\(message): \(cause)", path: cause.path)
-        errno = cause.errno
-        syscall = cause.syscall
+    /// An error of one of the lifecycle's own file operations: about the path the call worked
+    /// on unless `path` says otherwise.
+    init(_ code: Code, _ message: String, path: FilePath? = nil, cause: SystemCallError) {
+        self.init(code, message, path: path ?? cause.path, cause: .system(cause))
     }
 
-    public var description: String { message }
+    /// The message, and a failed system call of the lifecycle's own after it.
+    public var description: String {
+        guard case .system(let call) = cause else { return message }
+        return "\(message): \(call)"
+    }
 }

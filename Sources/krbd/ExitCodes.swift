@@ -64,15 +64,15 @@ enum ExitCodes {
     ]
 
     static func report(_ error: VolumeError) -> ExitCode {
-        if let rbd = error.underlying as? RBDError {
-            printError("krbd: \(error.message)")
+        printError("krbd: \(error)")
+        switch error.cause {
+        case .rbd(let rbd):
             return ExitCode(code(for: rbd.code))
+        case .mount(let mount):
+            if let code = mountCodes.first(where: { $0.0 == mount.code })?.1 { return ExitCode(code) }
+        case .system, .other, nil:
+            break
         }
-        if let mount = error.underlying as? MountError, let code = mountCodes.first(where: { $0.0 == mount.code })?.1 {
-            printError("krbd: \(error.message)")
-            return ExitCode(code)
-        }
-        printError("krbd: \(error.message)")
         return ExitCode(volumeCodes.first { $0.0 == error.code }?.1 ?? 1)
     }
 

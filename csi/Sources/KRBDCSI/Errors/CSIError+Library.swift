@@ -60,15 +60,17 @@ extension CSIError {
     ///   - inUse: the code for `.inUse`: ALREADY_EXISTS where the spec says so (stage and publish with other
     ///     arguments), FAILED_PRECONDITION elsewhere (unstage while published).
     package init(_ error: VolumeError, context: String, inUse: Code = .failedPrecondition) {
-        if error.code == .device, let cause = error.underlying as? RBDError {
+        switch (error.code, error.cause) {
+        case (.device, .rbd(let cause)):
             self.init(cause, context: context)
             message = "\(context): \(error.message)"
             return
-        }
-        if error.code == .mount, let cause = error.underlying as? MountError {
+        case (.mount, .mount(let cause)):
             self.init(cause, context: context)
             message = "\(context): \(error.message)"
             return
+        default:
+            break
         }
         let code: Code =
             switch error.code {
@@ -83,6 +85,7 @@ extension CSIError {
             case .lockTimeout, .cancelled: .aborted
             default: .internalError
             }
-        self.init(code, "\(context): \(error.message)", cause: error)
+        // The description: the message, and a failed system call of the lifecycle's own after it.
+        self.init(code, "\(context): \(error)", cause: error)
     }
 }
