@@ -18,28 +18,28 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
         public var description: String { rawValue }
 
         /// A plugin name is not a Kubernetes qualified name.
-        public static let invalidPluginName = Code(rawValue: "invalid-plugin-name")
+        public static let invalidPluginName = Code(rawValue: "invalidPluginName")
         /// Two plugins were registered under one name.
-        public static let duplicatePlugin = Code(rawValue: "duplicate-plugin")
+        public static let duplicatePlugin = Code(rawValue: "duplicatePlugin")
         /// One or more plugins failed to initialize; `failures` lists each.
-        public static let pluginInitFailed = Code(rawValue: "plugin-init-failed")
+        public static let pluginInitFailed = Code(rawValue: "pluginInitFailed")
         /// No registered plugin supports the volume.
-        public static let noPlugin = Code(rawValue: "no-plugin")
+        public static let noPlugin = Code(rawValue: "noPlugin")
         /// More than one registered plugin supports the volume.
-        public static let ambiguousPlugin = Code(rawValue: "ambiguous-plugin")
+        public static let ambiguousPlugin = Code(rawValue: "ambiguousPlugin")
         /// A volume name, pod UID or other path component is unusable.
-        public static let invalidArgument = Code(rawValue: "invalid-argument")
+        public static let invalidArgument = Code(rawValue: "invalidArgument")
         /// `setUp` was asked for a volume whose global mount is missing.
-        public static let notAttached = Code(rawValue: "not-attached")
+        public static let notAttached = Code(rawValue: "notAttached")
         /// `detach` was refused: workloads still use the volume.
-        public static let inUse = Code(rawValue: "in-use")
+        public static let inUse = Code(rawValue: "inUse")
         /// Another operation on the volume held its lock past the deadline.
-        public static let lockTimeout = Code(rawValue: "lock-timeout")
+        public static let lockTimeout = Code(rawValue: "lockTimeout")
         /// The device is blank (or holds data without a signature) and the volume may not be
         /// formatted (``VolumeSpec/mayFormat``): nothing was written to it.
-        public static let refusedFormat = Code(rawValue: "refused-format")
+        public static let refusedFormat = Code(rawValue: "refusedFormat")
         /// A path the caller named does not exist.
-        public static let notFound = Code(rawValue: "not-found")
+        public static let notFound = Code(rawValue: "notFound")
         /// The caller cancelled an async operation while it waited for its turn on the volume
         /// (nothing was done).
         public static let cancelled = Code(rawValue: "cancelled")
