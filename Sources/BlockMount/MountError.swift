@@ -25,8 +25,6 @@ public struct MountError: Error, Sendable, CustomStringConvertible {
         public static let partitioned = Code(rawValue: "partitioned")
         /// The device carries data libblkid cannot name (or several signatures); never formatted.
         public static let unknownData = Code(rawValue: "unknownData")
-        /// A filesystem of another type than requested where that is not acceptable.
-        public static let filesystemMismatch = Code(rawValue: "filesystemMismatch")
         /// mkfs failed, timed out, or left no filesystem of the requested type.
         public static let formatFailed = Code(rawValue: "formatFailed")
         /// The device is blank but was asked for read-only: there is nothing to mount.
@@ -41,8 +39,6 @@ public struct MountError: Error, Sendable, CustomStringConvertible {
         public static let busy = Code(rawValue: "busy")
         /// umount2(2) failed for another reason.
         public static let unmountFailed = Code(rawValue: "unmountFailed")
-        /// Nothing is mounted where something was required to be.
-        public static let notMounted = Code(rawValue: "notMounted")
         /// stat of a mount point fails with ENOTCONN, ESTALE, EIO, ENODEV or EACCES.
         public static let corruptedMount = Code(rawValue: "corruptedMount")
         /// A bind mount did not come out as asked (not mounted, or writable where ro was asked).

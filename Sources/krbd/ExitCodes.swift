@@ -32,7 +32,7 @@ enum ExitCodes {
         (.invalidSpec, 10), (.invalidOption, 11), (.invalidMonitor, 12), (.invalidCredentials, 13),
         (.invalidConfiguration, 14), (.moduleUnavailable, 20), (.permissionDenied, 21), (.keyringUnavailable, 22),
         (.notFound, 30), (.unsupportedFeatures, 31), (.lockHeld, 32), (.authenticationFailed, 33),
-        (.blocklistDenied, 34), (.clientBlocklisted, 35), (.timedOut, 36), (.interrupted, 37),
+        (.clientBlocklisted, 35), (.timedOut, 36), (.interrupted, 37),
         (.busy, 40), (.alreadyMapped, 41), (.identityMismatch, 42), (.deviceNodeMissing, 43),
     ]
 

@@ -45,10 +45,11 @@ public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The image's exclusive lock is held by a peer that will not release it (EROFS), or by a
         /// foreign locker (EBUSY).
         public static let lockHeld = Code(rawValue: "lockHeld")
-        /// The monitors rejected the user or key (EACCES/EPERM during authentication).
+        /// The monitors rejected the user or key (EACCES/EPERM during authentication). For a
+        /// read-write map of an exclusive-lock image, EACCES may also mean that breaking a dead
+        /// owner's lock needs a blocklist the user's mon caps deny: the kernel answers both with
+        /// the same errno, so they share this code, and the message names both.
         public static let authenticationFailed = Code(rawValue: "authenticationFailed")
-        /// Breaking a dead owner's lock needs a blocklist the user's mon caps deny (EACCES).
-        public static let blocklistDenied = Code(rawValue: "blocklistDenied")
         /// This kernel client is blocklisted by the cluster (ESHUTDOWN).
         public static let clientBlocklisted = Code(rawValue: "clientBlocklisted")
         /// No monitor session or maps within mount_timeout (ETIMEDOUT), or the image's map lock timed out.

@@ -20,7 +20,7 @@ extension CSIError {
             case .invalidConfiguration, .moduleUnavailable, .keyringUnavailable, .unsupportedFeatures,
                 .clientBlocklisted, .deviceNodeMissing:
                 .failedPrecondition
-            case .authenticationFailed, .blocklistDenied: .permissionDenied
+            case .authenticationFailed: .permissionDenied
             case .timedOut: .deadlineExceeded
             // Someone else holds the image or device; the CO retries with backoff, as for ABORTED.
             case .lockHeld, .busy, .interrupted: .aborted
@@ -41,10 +41,9 @@ extension CSIError {
         let code: Code =
             switch error.code {
             case .invalidOptions: .invalidArgument
-            // Data we must not touch, or a filesystem that differs from the request: the caller has to decide.
-            case .partitioned, .unknownData, .filesystemMismatch, .readOnlyBlank: .failedPrecondition
+            // Data we must not touch, or a blank device asked for read-only: the caller has to decide.
+            case .partitioned, .unknownData, .readOnlyBlank: .failedPrecondition
             case .targetInUse: .alreadyExists
-            case .notMounted: .notFound
             case .busy: .aborted
             default: .internalError
             }
