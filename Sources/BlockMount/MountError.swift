@@ -1,8 +1,13 @@
 import LinuxSystem
 import SystemPackage
 
-/// The one error of the BlockMount module: what failed (`code`), on which device or path, the
-/// likely cause and fix (`message`), and the system call and `Errno` underneath, if any.
+/// A failed system call (its C name, the path it worked on, the `Errno` it set): the ``MountError/cause``
+/// of a ``MountError``, and the same type as KRBD's and RBDVolume's `SystemCallError`.
+public typealias SystemCallError = LinuxSystem.SyscallError
+
+/// The one error of the BlockMount module: what failed (``code``), the likely cause and fix
+/// (``message``), the device or path the operation was about (``path``), and the failed system
+/// call underneath (``cause``), if any.
 ///
 /// Mount data strings are never copied into an error: they may carry secrets in other uses.
 public struct MountError: Error, Sendable, CustomStringConvertible {
@@ -20,8 +25,6 @@ public struct MountError: Error, Sendable, CustomStringConvertible {
         public static let partitioned = Code(rawValue: "partitioned")
         /// The device carries data libblkid cannot name (or several signatures); never formatted.
         public static let unknownData = Code(rawValue: "unknownData")
-        /// A filesystem of another type than requested where that is not acceptable.
-        public static let filesystemMismatch = Code(rawValue: "filesystemMismatch")
         /// mkfs failed, timed out, or left no filesystem of the requested type.
         public static let formatFailed = Code(rawValue: "formatFailed")
         /// The device is blank but was asked for read-only: there is nothing to mount.
@@ -36,8 +39,6 @@ public struct MountError: Error, Sendable, CustomStringConvertible {
         public static let busy = Code(rawValue: "busy")
         /// umount2(2) failed for another reason.
         public static let unmountFailed = Code(rawValue: "unmountFailed")
-        /// Nothing is mounted where something was required to be.
-        public static let notMounted = Code(rawValue: "notMounted")
         /// stat of a mount point fails with ENOTCONN, ESTALE, EIO, ENODEV or EACCES.
         public static let corruptedMount = Code(rawValue: "corruptedMount")
         /// A bind mount did not come out as asked (not mounted, or writable where ro was asked).
@@ -72,22 +73,25 @@ public struct MountError: Error, Sendable, CustomStringConvertible {
     public var code: Code
     /// What happened, on which device or path, the likely cause and the fix.
     public var message: String
-    /// The device or path the operation was about.
+    /// The file or directory the failed operation was about (the device, mount target or
+    /// directory), if any. The path the failed call itself worked on is `cause?.path`.
     public var path: FilePath?
     /// For `.busy`: what holds the mount (other mounts under it, processes using it).
     public var holders: [Holder]
     /// The failed system call underneath, if one failed.
-    package var cause: SyscallError?
+    public var cause: SystemCallError?
 
-    /// The `Errno` of the failed call underneath, if any.
+    /// The `Errno` of the failed call underneath, if any (`cause?.errno`).
     public var errno: Errno? { cause?.errno }
-    /// The name of the failed call underneath (`mount`, `umount2`, `open`, …), if any.
+    /// The name of the failed call underneath (`mount`, `umount2`, `open`, …; `cause?.syscall`), if any.
     public var syscall: String? { cause?.syscall }
-    /// The path the failed call worked on, if any.
+    /// The path the failed call itself worked on, if any (`cause?.path`).
     public var syscallPath: FilePath? { cause?.path }
 
-    package init(
-        _ code: Code, _ message: String, path: FilePath? = nil, cause: SyscallError? = nil, holders: [Holder] = []
+    /// An error with its code, message, the path the operation was about, the failed call and,
+    /// for `.busy`, what holds the mount.
+    public init(
+        _ code: Code, _ message: String, path: FilePath? = nil, cause: SystemCallError? = nil, holders: [Holder] = []
     ) {
         self.code = code
         self.message = message

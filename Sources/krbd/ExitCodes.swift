@@ -1,21 +1,22 @@
-// Stable exit codes, one per RBDError code. Never renumber; add new codes at the end of a band.
+// Stable exit codes, one per error code. Never renumber or reuse; add new codes at the end of a band.
 //
-//   0  success                      30 notFound
-//   1  any other error              31 unsupportedFeatures
-//  10  invalidSpec                  32 lockHeld
-//  11  invalidOption                33 authenticationFailed
-//  12  invalidMonitor               34 blocklistDenied
-//  13  invalidCredentials           35 clientBlocklisted
-//  14  invalidConfiguration         36 timedOut
-//  20  moduleUnavailable            37 interrupted
-//  21  permissionDenied             40 busy
-//  22  keyringUnavailable           41 alreadyMapped
-//  64  usage error (argument parser) 42 identityMismatch
-//                                   43 deviceNodeMissing
+//   0  success                      30 rbd.notFound
+//   1  any other error              31 rbd.unsupportedFeatures
+//  10  rbd.invalidSpec              32 rbd.lockHeld
+//  11  rbd.invalidOption            33 rbd.authenticationFailed
+//  12  rbd.invalidMonitor           34 (was blocklistDenied, never produced: not reused)
+//  13  rbd.invalidCredentials       35 rbd.clientBlocklisted
+//  14  rbd.invalidConfiguration     36 rbd.timedOut
+//  20  rbd.moduleUnavailable        37 rbd.interrupted
+//  21  rbd.permissionDenied         40 rbd.busy
+//  22  rbd.keyringUnavailable       41 rbd.alreadyMapped
+//  64  usage error (argument parser) 42 rbd.identityMismatch
+//                                   43 rbd.deviceNodeMissing
 //  50-59 volume lifecycle (invalidArgument, notAttached, inUse, lockTimeout, journal, noPlugin,
 //        pluginInitFailed, io, refusedFormat, notFound); 70-80 mount layer (partitioned, unknownData,
 //        readOnlyBlank, formatFailed, mountFailed, busy, bindVerificationFailed, corruptedMount,
 //        probeFailed, ownershipFailed, resizeFailed). A lifecycle error caused by a map keeps the map's code.
+//  `--help` names each code with its layer (rbd., volume., mount.): `busy` and `notFound` are in two.
 import ArgumentParser
 import BlockMount
 import KRBD
@@ -32,7 +33,7 @@ enum ExitCodes {
         (.invalidSpec, 10), (.invalidOption, 11), (.invalidMonitor, 12), (.invalidCredentials, 13),
         (.invalidConfiguration, 14), (.moduleUnavailable, 20), (.permissionDenied, 21), (.keyringUnavailable, 22),
         (.notFound, 30), (.unsupportedFeatures, 31), (.lockHeld, 32), (.authenticationFailed, 33),
-        (.blocklistDenied, 34), (.clientBlocklisted, 35), (.timedOut, 36), (.interrupted, 37),
+        (.clientBlocklisted, 35), (.timedOut, 36), (.interrupted, 37),
         (.busy, 40), (.alreadyMapped, 41), (.identityMismatch, 42), (.deviceNodeMissing, 43),
     ]
 
@@ -41,12 +42,12 @@ enum ExitCodes {
         codes.first { $0.0 == code }?.1 ?? 1
     }
 
-    /// The table for `--help`.
+    /// The table for `--help`: each code once, named with its layer (`rbd.busy`, `mount.busy`).
     static var table: String {
         let rows = [["0", "success"], ["1", "other errors"], ["64", "usage errors"]]
-            + codes.map { [String($0.1), "\($0.0)", "(map, unmap)"] }
-            + volumeCodes.map { [String($0.1), "\($0.0)", "(volume lifecycle)"] }
-            + mountCodes.map { [String($0.1), "\($0.0)", "(probe, format, mount)"] }
+            + codes.map { [String($0.1), "rbd.\($0.0)", "(map, unmap)"] }
+            + volumeCodes.map { [String($0.1), "volume.\($0.0)", "(volume lifecycle)"] }
+            + mountCodes.map { [String($0.1), "mount.\($0.0)", "(probe, format, mount)"] }
         return textTable(rows, rightAligned: [0]).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
     }
 
@@ -64,15 +65,15 @@ enum ExitCodes {
     ]
 
     static func report(_ error: VolumeError) -> ExitCode {
-        if let rbd = error.underlying as? RBDError {
-            printError("krbd: \(error.message)")
+        printError("krbd: \(error)")
+        switch error.cause {
+        case .rbd(let rbd):
             return ExitCode(code(for: rbd.code))
+        case .mount(let mount):
+            if let code = mountCodes.first(where: { $0.0 == mount.code })?.1 { return ExitCode(code) }
+        case .system, .other, nil:
+            break
         }
-        if let mount = error.underlying as? MountError, let code = mountCodes.first(where: { $0.0 == mount.code })?.1 {
-            printError("krbd: \(error.message)")
-            return ExitCode(code)
-        }
-        printError("krbd: \(error.message)")
         return ExitCode(volumeCodes.first { $0.0 == error.code }?.1 ?? 1)
     }
 

@@ -61,7 +61,8 @@ extension RBDBus {
             return try Files.list(devicesDirectory).compactMap { Int($0) }.filter { $0 >= 0 }.sorted()
         } catch {
             if error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory { return [] }
-            throw RBDError(.systemError, "cannot list rbd devices in \(devicesDirectory)", cause: error)
+            throw RBDError(
+                .systemError, "cannot list rbd devices in \(devicesDirectory)", path: devicesDirectory, cause: error)
         }
     }
 
@@ -90,7 +91,7 @@ extension RBDBus {
                 if error.errno == .noSuchFileOrDirectory || error.errno == .operationNotSupportedByDevice { return missing }  // ENODEV: a removed device's attribute
                 throw RBDError(
                     .systemError, "cannot read \(name) of rbd\(id) to tell which image it maps; nothing was done to it",
-                    cause: error)
+                    path: devicesDirectory.appending(String(id)), cause: error)
             }
         }
         guard try equals("name", identity.image, missing: false), try equals("pool", identity.pool, missing: false) else {

@@ -318,7 +318,7 @@ extension RBDBus {
                 var failure = RBDError(
                     error.code,
                     "\(spec) was mapped but the new device cannot be found: \(error.message); check `krbd list`",
-                    errno: error.errno, syscall: error.syscall, path: error.path)
+                    path: error.path, cause: error.cause)
                 failure.mayHaveLeftMapping = true
                 throw failure
             }
@@ -406,20 +406,20 @@ extension RBDBus {
                     if cause.errno != .fileExists {
                         throw RBDError(
                             .deviceNodeMissing, "\(node) for \(device.spec) is missing and cannot be created",
-                            cause: cause)
+                            path: node, cause: cause)
                     }
                 }
                 status = try Files.status(node)
             }
         } catch let error as SyscallError {
-            throw RBDError(.deviceNodeMissing, "cannot check \(node) for \(device.spec)", cause: error)
+            throw RBDError(.deviceNodeMissing, "cannot check \(node) for \(device.spec)", path: node, cause: error)
         } catch let error as RBDError {
             throw error
         } catch {
-            throw RBDError(.deviceNodeMissing, "cannot check \(node): \(error)")
+            throw RBDError(.deviceNodeMissing, "cannot check \(node): \(error)", path: node)
         }
         guard let status else {
-            throw RBDError(.deviceNodeMissing, "\(node) for \(device.spec) is missing")
+            throw RBDError(.deviceNodeMissing, "\(node) for \(device.spec) is missing", path: node)
         }
         guard status.st_mode & S_IFMT == S_IFBLK, status.st_rdev == expected else {
             let actual =
@@ -427,8 +427,8 @@ extension RBDBus {
                 ? "block device \(system_major(status.st_rdev)):\(system_minor(status.st_rdev))" : "not a block device"
             throw RBDError(
                 .deviceNodeMissing,
-                "\(node) is \(actual), not rbd\(device.id) (\(device.major):\(device.minor)); /dev is probably not the host's devtmpfs"
-            )
+                "\(node) is \(actual), not rbd\(device.id) (\(device.major):\(device.minor)); /dev is probably not the host's devtmpfs",
+                path: node)
         }
     }
 
@@ -447,11 +447,13 @@ extension RBDBus {
         switch cause.errno {
         case .noSuchFileOrDirectory:
             return RBDError(
-                .moduleUnavailable, "\(what): \(bus) has no control files; is the rbd module loaded?", cause: cause)
+                .moduleUnavailable, "\(what): \(bus) has no control files; is the rbd module loaded?",
+                path: bus, cause: cause)
         case .permissionDenied, .notPermitted:
-            return RBDError(.permissionDenied, "\(what): writing to \(bus) needs root (CAP_SYS_ADMIN)", cause: cause)
+            return RBDError(
+                .permissionDenied, "\(what): writing to \(bus) needs root (CAP_SYS_ADMIN)", path: bus, cause: cause)
         default:
-            return RBDError(.systemError, "\(what): cannot open the rbd bus control file", cause: cause)
+            return RBDError(.systemError, "\(what): cannot open the rbd bus control file", path: bus, cause: cause)
         }
     }
 

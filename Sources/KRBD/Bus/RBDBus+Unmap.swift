@@ -86,15 +86,17 @@ extension RBDBus {
                     throw RBDError(
                         .busy,
                         "\(label) is busy: \(detail); unmount or close it, or unmap with force (I/O in flight then fails)",
-                        cause: error)
+                        path: deviceNode(id), cause: error)
                 case .notPermitted:
                     throw RBDError(
                         .permissionDenied, "unmap \(label) needs CAP_SYS_ADMIN in the initial user namespace",
-                        cause: error)
+                        path: deviceNode(id), cause: error)
                 case .nowInProgress:
-                    throw RBDError(.busy, "another remove of \(label) is in progress", cause: error)
+                    throw RBDError(
+                        .busy, "another remove of \(label) is in progress", path: deviceNode(id), cause: error)
                 default:
-                    throw RBDError(.systemError, "the kernel refused to unmap \(label)", cause: error)
+                    throw RBDError(
+                        .systemError, "the kernel refused to unmap \(label)", path: deviceNode(id), cause: error)
                 }
             }
         }

@@ -80,9 +80,9 @@ public struct RBDBus: Sendable {
             case .lock(let cause) where cause.errno == .timedOut:
                 throw RBDError(
                     .timedOut, "\(what): another krbd process held the lock of \(spec) (\(lock)) for \(lockTimeout)",
-                    cause: cause)
+                    path: lock, cause: cause)
             case .lock(let cause):
-                throw RBDError(.systemError, "\(what): cannot take the lock \(lock)", cause: cause)
+                throw RBDError(.systemError, "\(what): cannot take the lock \(lock)", path: lock, cause: cause)
             }
         }
     }

@@ -57,7 +57,7 @@ public struct CephConfig: Sendable, Hashable, CustomStringConvertible, CustomRef
         do {
             self.init(parsing: try Files.readText(path, limit: 1 << 20))
         } catch {
-            throw RBDError(.invalidConfiguration, "cannot read ceph configuration \(path)", cause: error)
+            throw RBDError(.invalidConfiguration, "cannot read ceph configuration \(path)", path: path, cause: error)
         }
     }
 

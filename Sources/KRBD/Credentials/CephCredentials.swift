@@ -62,7 +62,7 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
         do {
             return try CephCredentials(user: user, keyring: text, transport: transport)
         } catch {
-            throw RBDError(error.code, "\(path): \(error.message)")
+            throw RBDError(error.code, "\(path): \(error.message)", path: path)
         }
     }
 
@@ -76,7 +76,7 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
         do {
             return try CephCredentials(user: user, secret: try CephSecret(base64: text), transport: transport)
         } catch {
-            throw RBDError(error.code, "\(path): \(error.message)")
+            throw RBDError(error.code, "\(path): \(error.message)", path: path)
         }
     }
 
@@ -96,7 +96,7 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
         do {
             return try Files.readText(path, limit: 64 * 1024)
         } catch {
-            throw RBDError(.invalidCredentials, "cannot read \(what) \(path)", cause: error)
+            throw RBDError(.invalidCredentials, "cannot read \(what) \(path)", path: path, cause: error)
         }
     }
 }

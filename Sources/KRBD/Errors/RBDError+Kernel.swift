@@ -42,11 +42,12 @@ extension RBDError {
             code = .lockHeld
             message = "\(spec): the image header is locked by another mechanism (an 'rbd lock add' advisory lock or an incompatible lock type); remove that lock"
         case .permissionDenied:
+            // A blocklist denied for a dead lock owner is EACCES too, and cannot be told apart
+            // from a rejected key; a read-only mapping takes no lock, so it is the key there.
+            code = .authenticationFailed
             if c.options.readOnly || spec.snapshot != nil {
-                code = .authenticationFailed
                 message = "\(spec): the monitors rejected client.\(c.user) (wrong key or unknown user; EACCES)"
             } else {
-                code = .authenticationFailed
                 message = "\(spec): access denied (EACCES): most likely the monitors rejected client.\(c.user) (wrong key or unknown user); or, for an exclusive-lock image whose previous owner died, client.\(c.user) may not blocklist it (needs mon 'profile rbd' caps)"
             }
         case .notPermitted:

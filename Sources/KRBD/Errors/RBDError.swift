@@ -1,12 +1,17 @@
-// The one public error of the KRBD module: a code to branch on, a message for people, and the
-// failed system call (errno, call, path) when there was one.
+// The one public error of the KRBD module: a code to branch on, a message for people, the file the
+// operation was about, and the failed system call (call, path, errno) as a typed cause.
 import LinuxSystem
 import SystemPackage
+
+/// A failed system call (its C name, the path it worked on, the `Errno` it set): the ``RBDError/cause``
+/// of an ``RBDError``, and the same type as BlockMount's and RBDVolume's `SystemCallError`.
+public typealias SystemCallError = LinuxSystem.SyscallError
 
 /// Every failure of the KRBD module.
 ///
 /// Branch on ``code``; show ``message`` (it names the image, device or path, the likely cause
-/// and a fix). ``errno``, ``syscall`` and ``path`` carry the underlying failed call, if any.
+/// and a fix). ``path`` is the file or directory the operation was about; ``cause`` is the
+/// failed system call underneath, if any (``errno`` and ``syscall`` read it).
 /// No message ever contains a Ceph secret.
 public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong, as an extensible set of named codes.
@@ -40,10 +45,11 @@ public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The image's exclusive lock is held by a peer that will not release it (EROFS), or by a
         /// foreign locker (EBUSY).
         public static let lockHeld = Code(rawValue: "lockHeld")
-        /// The monitors rejected the user or key (EACCES/EPERM during authentication).
+        /// The monitors rejected the user or key (EACCES/EPERM during authentication). For a
+        /// read-write map of an exclusive-lock image, EACCES may also mean that breaking a dead
+        /// owner's lock needs a blocklist the user's mon caps deny: the kernel answers both with
+        /// the same errno, so they share this code, and the message names both.
         public static let authenticationFailed = Code(rawValue: "authenticationFailed")
-        /// Breaking a dead owner's lock needs a blocklist the user's mon caps deny (EACCES).
-        public static let blocklistDenied = Code(rawValue: "blocklistDenied")
         /// This kernel client is blocklisted by the cluster (ESHUTDOWN).
         public static let clientBlocklisted = Code(rawValue: "clientBlocklisted")
         /// No monitor session or maps within mount_timeout (ETIMEDOUT), or the image's map lock timed out.
@@ -66,34 +72,40 @@ public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: Code
     /// One sentence or two for people: what, where, likely cause, fix.
     public var message: String
-    /// The errno of the failed call, if a call failed.
-    public var errno: Errno?
-    /// The C name of the failed call (`write`, `add_key`, `open`, …).
-    public var syscall: String?
-    /// The path the failed call worked on.
+    /// The file or directory the failed operation was about (a device node, ceph.conf, a keyring,
+    /// the image's lock file, the rbd bus), if any. The path the failed call itself worked on is
+    /// `cause?.path`.
     public var path: FilePath?
+    /// The failed system call underneath, if one failed.
+    public var cause: SystemCallError?
     /// The kernel accepted a map request, and its mapping may still exist: it could not be
     /// found, told apart, or removed again (the message says which). A caller that records its
     /// mappings must keep a record that says "a mapping may exist" (attach keeps its
     /// `attaching` journal record), never forget it.
     public var mayHaveLeftMapping = false
 
-    /// An error with its code, message, and the failed call if any.
-    public init(_ code: Code, _ message: String, errno: Errno? = nil, syscall: String? = nil, path: FilePath? = nil) {
+    /// The errno of the failed call underneath, if a call failed (`cause?.errno`).
+    public var errno: Errno? { cause?.errno }
+    /// The C name of the failed call (`write`, `add_key`, `open`, …; `cause?.syscall`).
+    public var syscall: String? { cause?.syscall }
+
+    /// An error with its code, message, the file the operation was about, and the failed call if any.
+    public init(_ code: Code, _ message: String, path: FilePath? = nil, cause: SystemCallError? = nil) {
         self.code = code
         self.message = message
-        self.errno = errno
-        self.syscall = syscall
         self.path = path
+        self.cause = cause
     }
 
-    init(_ code: Code, _ message: String, cause: SyscallError) {
-        self.init(code, message, errno: cause.errno, syscall: cause.syscall, path: cause.path)
+    /// An error from the parts of a failed call; `path` becomes both ``path`` and the cause's path.
+    @available(*, deprecated, message: "pass the failed call as cause: SystemCallError(syscall, path:, errno:)")
+    public init(_ code: Code, _ message: String, errno: Errno?, syscall: String? = nil, path: FilePath? = nil) {
+        let cause = errno.map { SystemCallError(syscall ?? "call", path: path, errno: $0) }
+        self.init(code, message, path: path, cause: cause)
     }
 
     public var description: String {
-        guard let errno else { return message }
-        let on = path.map { " \($0)" } ?? ""
-        return "\(message) [\(syscall ?? "call")\(on): \(errno) (errno \(errno.rawValue))]"
+        guard let cause else { return message }
+        return "\(message) [\(cause)]"
     }
 }

@@ -25,7 +25,7 @@ extension BlockVolumePlugin {
     ///
     /// - Throws: `VolumeError` `.notAttached` (no mounted record, or its device is not the mount
     ///   there), `.device` (the device stayed smaller than `requiredBytes`), `.mount`
-    ///   (`underlying` `MountError` `.resizeFailed`), `.invalidArgument`, `.lockTimeout`.
+    ///   (`cause` `.mount`, code `.resizeFailed`), `.invalidArgument`, `.lockTimeout`.
     @discardableResult
     public func expand(key: String, requiredBytes: UInt64 = 0, sizeWait: Duration = .seconds(10)) throws(VolumeError)
         -> ExpandResult

@@ -37,9 +37,9 @@ extension BlockVolumePlugin {
     ///     by default ``globalPath(key:)``. Recorded, so that ``detach(key:at:)`` and
     ///     ``setUp(key:at:target:readOnly:mountOptions:fsGroup:access:)`` find it.
     /// - Throws: `VolumeError` `.invalidArgument` (before anything is done), `.device` (map
-    ///   failed; `underlying` is the provider's error), `.mount` (probe/mkfs/mount failed;
-    ///   `underlying` is a `MountError`), `.inUse` (attached otherwise: other mode, other source
-    ///   or another path), `.journal`, `.lockTimeout`, `.io`.
+    ///   failed; `cause` is the provider's error, `.rbd` for the rbd provider), `.mount`
+    ///   (probe/mkfs/mount failed; `cause` is `.mount`), `.inUse` (attached otherwise: other
+    ///   mode, other source or another path), `.journal`, `.lockTimeout`, `.io`.
     @discardableResult
     public func attach(_ spec: VolumeSpec, key callerKey: String? = nil, at path: FilePath? = nil) throws(VolumeError)
         -> AttachResult
@@ -118,13 +118,13 @@ extension BlockVolumePlugin {
                     throw VolumeError(
                         .device,
                         "cannot attach \(spec): \(error); the volume stays recorded as attaching — attach "
-                            + "or detach it again to settle it", underlying: error)
+                            + "or detach it again to settle it", cause: .init(error))
                 }
                 if previous == nil {
                     try? journal.remove(key)
                     try? Files.removeDirectory(global)  // the empty directory made above
                 }
-                throw VolumeError(.device, "cannot attach \(spec): \(error)", underlying: error)
+                throw VolumeError(.device, "cannot attach \(spec): \(error)", cause: .init(error))
             }
             // Ours to undo: mapped by this call, or by an earlier attach of ours that was
             // interrupted (its journal says so, with or without the identity recorded yet).
@@ -211,12 +211,12 @@ extension BlockVolumePlugin {
             try FilesystemFormatter.validateFormatOptions(spec.formatOptions)
             _ = try MountOptions(Self.userMountOptions(spec.mountOptions))
         } catch {
-            throw VolumeError(.invalidArgument, "volume \(spec): \(error.message)", underlying: error)
+            throw VolumeError(.invalidArgument, "volume \(spec): \(error.message)", cause: .mount(error))
         }
         do {
             try provider.validate(source)
         } catch {
-            throw VolumeError(.invalidArgument, "volume \(spec): \(error)", underlying: error)
+            throw VolumeError(.invalidArgument, "volume \(spec): \(error)", cause: .init(error))
         }
     }
 
@@ -530,7 +530,7 @@ extension BlockVolumePlugin {
                     try timings.measure("unmap") { try provider.detach(identity) }
                 }
             } catch {
-                throw VolumeError(.device, "cannot detach volume \(volume): \(error)", underlying: error)
+                throw VolumeError(.device, "cannot detach volume \(volume): \(error)", cause: .init(error))
             }
             try journal.remove(key)
             return DetachResult(changed: changed, timings: timings)

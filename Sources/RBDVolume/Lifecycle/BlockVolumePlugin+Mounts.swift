@@ -16,7 +16,7 @@ extension BlockVolumePlugin {
         do {
             return try body()
         } catch {
-            throw VolumeError(.mount, "\(what()): \(error.message)", path: error.path, underlying: error)
+            throw VolumeError(.mount, "\(what()): \(error.message)", path: error.path, cause: .mount(error))
         }
     }
 
@@ -76,7 +76,7 @@ extension BlockVolumePlugin {
             if let recordError { throw recordError }
             throw VolumeError(
                 .mount, "cannot format and mount \(device.path) for volume \(spec): \(error.message)", path: error.path,
-                underlying: error)
+                cause: .mount(error))
         }
         timings.record("probe", result.timings.probe)
         if result.outcome == .formattedAndMounted {

@@ -69,7 +69,7 @@ extension BlockVolumePlugin {
                 } catch {
                     // Unknown is not "gone": never repair on a failed read.
                     throw VolumeError(.device, "cannot tell whether the device of \(key) is attached: \(error)",
-                        underlying: error)
+                        cause: .init(error))
                 }
                 let access = record.access ?? .filesystem
                 let mounted = try isMounted(volumePath(of: record))
@@ -92,7 +92,7 @@ extension BlockVolumePlugin {
                     if repair, let identity = record.identity {
                         do { try provider.detach(identity) } catch {
                             throw VolumeError(.device, "cannot detach the unmounted device of \(key): \(error)",
-                                underlying: error)
+                                cause: .init(error))
                         }
                         try cleanupVolume(at: global, access)
                         try journal.remove(key)
@@ -111,7 +111,7 @@ extension BlockVolumePlugin {
                         if attached, let identity = record.identity {
                             do { try provider.detach(identity) } catch {
                                 throw VolumeError(.device, "cannot finish detaching \(key): \(error)",
-                                    underlying: error)
+                                    cause: .init(error))
                             }
                         }
                         try cleanupVolume(at: global, access)

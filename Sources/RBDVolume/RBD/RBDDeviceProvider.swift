@@ -129,9 +129,7 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
                     throw RBDError(
                         original.code,
                         "\(original.message); and the unfenced retry mapping \(result.device.devicePath) "
-                            + "could not be removed: \(error.message)", errno: original.errno,
-                        syscall: original.syscall,
-                        path: original.path)
+                            + "could not be removed: \(error.message)", path: original.path, cause: original.cause)
                 }
             }
             throw original

@@ -114,4 +114,18 @@ import Testing
         let checks = try JSONDecoder().decode([DoctorCheck].self, from: Data(doctor.output.utf8))
         #expect(checks.contains { $0.name.contains("rbd") })
     }
+
+    @Test func helpNamesEachCodeOnceWithItsLayer() throws {
+        let help = try krbd(["--help"])
+        #expect(help.status == 0)
+        let rows = help.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            .filter { $0.count >= 2 && Int($0[0]) != nil }
+        let names = rows.map { $0[1] }
+        #expect(Set(names).count == names.count, "\(names)")
+        #expect(rows.contains { $0.prefix(2) == ["40", "rbd.busy"] })
+        #expect(rows.contains { $0.prefix(2) == ["75", "mount.busy"] })
+        #expect(rows.contains { $0.prefix(2) == ["30", "rbd.notFound"] })
+        #expect(rows.contains { $0.prefix(2) == ["59", "volume.notFound"] })
+        #expect(!names.contains { $0.contains("-") || $0.hasSuffix("blocklistDenied") }, "\(names)")
+    }
 }

@@ -93,7 +93,7 @@ final class FlakyDetachProvider: BlockDeviceProvider, @unchecked Sendable {
         for record in [nil, otherMapping] {
             if let record { try plugin.journal.save(record) }
             let error = #expect(throws: VolumeError.self) { try plugin.attach(spec) }
-            let cause = error?.underlying as? MountError
+            let cause: MountError? = if case .mount(let cause)? = error?.cause { cause } else { nil }
             #expect(cause?.code == .unknownData, "\(String(describing: error))")
             #expect(error?.message.contains("is not zero") == true && error?.message.contains("conflicting") == false)
             if case .nonZeroData = try BlockProbe.probe(device.path).result {} else {

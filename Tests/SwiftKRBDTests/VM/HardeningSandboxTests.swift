@@ -56,7 +56,8 @@ import Testing
         let plain = try bus.map(try image("hard0"), monitors: monitors, credentials: try credentials())
         for spec in [try volume("hard0"), try volume("hard0", fencing: .requireExclusiveLock), try volume("hard0", readOnly: true)] {
             let error = #expect(throws: VolumeError.self) { try plugin.attach(spec) }
-            #expect((error?.underlying as? RBDError)?.code == .alreadyMapped, "\(String(describing: error))")
+            let cause: RBDError? = if case .rbd(let cause)? = error?.cause { cause } else { nil }
+            #expect(cause?.code == .alreadyMapped, "\(String(describing: error))")
             #expect(error?.message.contains(plain.device.devicePath) == true)
         }
         #expect(try bus.devices(for: try image("hard0")).map(\.id) == [plain.device.id], "nothing mapped, nothing removed")
@@ -122,7 +123,8 @@ import Testing
         var spec = try volume("hard2")
         spec.mountOptions = ["data=bogus"]
         let error = #expect(throws: VolumeError.self) { try plugin.attach(spec) }
-        #expect((error?.underlying as? MountError)?.code == .mountFailed, "\(String(describing: error))")
+        let cause: MountError? = if case .mount(let cause)? = error?.cause { cause } else { nil }
+        #expect(cause?.code == .mountFailed, "\(String(describing: error))")
         #expect(try bus.device(for: try image("hard2")) == nil, "the failed attach left a mapping")
         #expect(plugin.journal.keys().isEmpty)
         #expect(try plugin.status().isEmpty)
@@ -207,8 +209,10 @@ import Testing
         try sh("mkfs.ext4 -q -F \(remapped.device.devicePath) && dd if=/dev/zero of=\(remapped.device.devicePath) bs=4096 count=1 conv=notrunc status=none")
         try bus.unmap(remapped.device)
         let error = #expect(throws: VolumeError.self) { try plugin.attach(try volume("hard5")) }
-        #expect((error?.underlying as? MountError)?.code == .unknownData && error?.message.contains("is not zero") == true,
-                "\(String(describing: error))")
+        let cause: MountError? = if case .mount(let cause)? = error?.cause { cause } else { nil }
+        #expect(
+            cause?.code == .unknownData && error?.message.contains("is not zero") == true,
+            "\(String(describing: error))")
         #expect(try bus.device(for: try image("hard5")) == nil)
     }
 

@@ -1,4 +1,5 @@
 import CSI
+import BlockMount
 import KRBD
 import RBDVolume
 import Testing
@@ -135,12 +136,20 @@ import Testing
         #expect(code(VolumeError(.cancelled, "x")) == .aborted)
         #expect(code(VolumeError(.journal, "x")) == .internalError)
         // The layer below decides for device and mount failures.
-        let lock = VolumeError(.device, "map failed", underlying: RBDError(.lockHeld, "held"))
+        let lock = VolumeError(.device, "map failed", cause: .rbd(RBDError(.lockHeld, "held")))
         #expect(code(lock) == .aborted)
-        let missing = VolumeError(.device, "map failed", underlying: RBDError(.notFound, "no image"))
+        let missing = VolumeError(.device, "map failed", cause: .rbd(RBDError(.notFound, "no image")))
         #expect(code(missing) == .notFound)
-        // A mount failure without a MountError underneath (MountError's initializer is the package's own).
+        #expect(code(VolumeError(.mount, "umount failed", cause: .mount(MountError(.busy, "held")))) == .aborted)
+        // A mount failure without a MountError underneath.
         #expect(code(VolumeError(.mount, "mount failed")) == .internalError)
+        // A failed call of the lifecycle's own stays in the message, after the RPC's context.
+        let journal = VolumeError(
+            .journal, "cannot read the attachment journal", cause: .system(SystemCallError("open", errno: .ioError)))
+        #expect(code(journal) == .internalError)
+        #expect(
+            CSIError(journal, context: "c").message
+                == "c: cannot read the attachment journal: open: Input/output error (errno 5)")
         // The message keeps the library's text, after the RPC's context.
         #expect(CSIError(lock, context: "NodeStageVolume of v").message == "NodeStageVolume of v: map failed")
     }

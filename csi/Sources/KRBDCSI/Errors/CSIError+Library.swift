@@ -20,7 +20,7 @@ extension CSIError {
             case .invalidConfiguration, .moduleUnavailable, .keyringUnavailable, .unsupportedFeatures,
                 .clientBlocklisted, .deviceNodeMissing:
                 .failedPrecondition
-            case .authenticationFailed, .blocklistDenied: .permissionDenied
+            case .authenticationFailed: .permissionDenied
             case .timedOut: .deadlineExceeded
             // Someone else holds the image or device; the CO retries with backoff, as for ABORTED.
             case .lockHeld, .busy, .interrupted: .aborted
@@ -41,10 +41,9 @@ extension CSIError {
         let code: Code =
             switch error.code {
             case .invalidOptions: .invalidArgument
-            // Data we must not touch, or a filesystem that differs from the request: the caller has to decide.
-            case .partitioned, .unknownData, .filesystemMismatch, .readOnlyBlank: .failedPrecondition
+            // Data we must not touch, or a blank device asked for read-only: the caller has to decide.
+            case .partitioned, .unknownData, .readOnlyBlank: .failedPrecondition
             case .targetInUse: .alreadyExists
-            case .notMounted: .notFound
             case .busy: .aborted
             default: .internalError
             }
@@ -60,15 +59,17 @@ extension CSIError {
     ///   - inUse: the code for `.inUse`: ALREADY_EXISTS where the spec says so (stage and publish with other
     ///     arguments), FAILED_PRECONDITION elsewhere (unstage while published).
     package init(_ error: VolumeError, context: String, inUse: Code = .failedPrecondition) {
-        if error.code == .device, let cause = error.underlying as? RBDError {
+        switch (error.code, error.cause) {
+        case (.device, .rbd(let cause)):
             self.init(cause, context: context)
             message = "\(context): \(error.message)"
             return
-        }
-        if error.code == .mount, let cause = error.underlying as? MountError {
+        case (.mount, .mount(let cause)):
             self.init(cause, context: context)
             message = "\(context): \(error.message)"
             return
+        default:
+            break
         }
         let code: Code =
             switch error.code {
@@ -83,6 +84,7 @@ extension CSIError {
             case .lockTimeout, .cancelled: .aborted
             default: .internalError
             }
-        self.init(code, "\(context): \(error.message)", cause: error)
+        // The description: the message, and a failed system call of the lifecycle's own after it.
+        self.init(code, "\(context): \(error)", cause: error)
     }
 }
