@@ -3,7 +3,8 @@ the kernel work the library did, next to the commands ceph-csi's node plugin run
 server's resident memory when idle and at its peak during 16 concurrent stages. Nothing is asserted.
 
 csi/test/vm.sh --bench runs it in the sandbox guest (the same variables as test_volumes_vm.py); it prints a Markdown
-report and writes it to $CSI_BENCH_OUT when set. Rounds: $CSI_BENCH_ROUNDS (default 10); medians.
+report between markers (scripts/bench --csi writes it to bench-out/csi.md). Rounds: $CSI_BENCH_ROUNDS (default 10);
+medians.
 """
 
 import concurrent.futures
@@ -102,10 +103,8 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=60)
-    print(report)
-    if os.environ.get("CSI_BENCH_OUT"):
-        with open(os.environ["CSI_BENCH_OUT"], "w") as f:
-            f.write(report + "\n")
+    # Between markers: the guest sees the host's tree read-only, so scripts/bench cuts the report out of the log.
+    print("<!-- krbd-csi bench begin -->\n" + report + "\n<!-- krbd-csi bench end -->")
 
 
 def measure(node, pid, directory):
