@@ -13,8 +13,11 @@ public typealias SystemCallError = LinuxSystem.SyscallError
 public struct MountError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is. Extensible: compare with the static members.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The code's name (camelCase, as the static member).
         public var rawValue: String
+        /// A code by name; prefer the static members.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The code's name.
         public var description: String { rawValue }
 
         /// The path is not a block device (or image file) that can be probed or mounted.
@@ -61,6 +64,7 @@ public struct MountError: Error, Sendable, CustomStringConvertible {
         /// A process whose working directory, root or an open file is under the target.
         case process(pid: Int32, command: String, path: FilePath)
 
+        /// The holder in words (`mount at …`, `pid … (command) …`).
         public var description: String {
             switch self {
             case .mount(let path): "mount at \(path)"
@@ -100,6 +104,7 @@ public struct MountError: Error, Sendable, CustomStringConvertible {
         self.holders = holders
     }
 
+    /// `<code>: <message>`, with the failed system call and the holders after it.
     public var description: String {
         var text = "\(code): \(message)"
         if !holders.isEmpty { text += " [held by: \(holders.map(\.description).joined(separator: "; "))]" }

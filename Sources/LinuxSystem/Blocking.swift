@@ -9,14 +9,16 @@ package func runBlocking<R: Sendable, E: Error>(
     _ body: @escaping @Sendable () throws(E) -> R
 ) async throws(E) -> R {
     #if ENABLE_MOCKING
-    let driver = MockingDriver.current
+        let driver = MockingDriver.current
     #endif
     let result: Result<R, E> = await withCheckedContinuation { continuation in
         DispatchQueue.global(qos: .userInitiated).async {
             #if ENABLE_MOCKING
-            let outcome = MockingDriver.$current.withValue(driver) { Result<R, E> { () throws(E) -> R in try body() } }
+                let outcome = MockingDriver.$current.withValue(driver) {
+                    Result<R, E> { () throws(E) -> R in try body() }
+                }
             #else
-            let outcome = Result<R, E> { () throws(E) -> R in try body() }
+                let outcome = Result<R, E> { () throws(E) -> R in try body() }
             #endif
             continuation.resume(returning: outcome)
         }

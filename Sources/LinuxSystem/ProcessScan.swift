@@ -3,9 +3,9 @@
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// A process found holding something, and the path it holds (as its link resolved).
@@ -38,7 +38,9 @@ package func processesHolding(
     for name in pids where holders.count < limit && budget > 0 {
         guard let pid = Int32(name) else { continue }
         let base = proc.string + "/" + name
-        var candidates: [(link: String, label: String)] = ["cwd", "root"].filter(links.contains).map { (base + "/" + $0, $0) }
+        var candidates: [(link: String, label: String)] = ["cwd", "root"].filter(links.contains).map {
+            (base + "/" + $0, $0)
+        }
         if links.contains("fd"), let fds = try? Files.list(FilePath(base + "/fd")) {
             candidates += fds.map { (base + "/fd/" + $0, $0) }
         }

@@ -12,9 +12,11 @@ public typealias SystemCallError = LinuxSystem.SyscallError
 public struct VolumeError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is; compare with the static members.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The code's name (camelCase, as the static member).
         public var rawValue: String
         /// A code by name; prefer the static members.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The code's name.
         public var description: String { rawValue }
 
         /// A plugin name is not a Kubernetes qualified name.
@@ -61,6 +63,7 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
         public var code: Code
         /// Why.
         public var reason: String
+        /// `<plugin>: <reason>`.
         public var description: String { "\(plugin): \(reason)" }
     }
 

@@ -54,7 +54,8 @@ struct StepsCommand: ParsableCommand {
         try step("bus.devices(for: spec)") { _ = try bus.devices(for: device.spec) }
         try step("BlockProbe.probe (page cache warm)") { _ = try BlockProbe.probe(device.path) }
         try step("logger.info with 5 metadata") {
-            logger.info("attach done", metadata: ["volume": "x", "total": "1.0", "map": "1", "probe": "2", "mount": "3"])
+            logger.info(
+                "attach done", metadata: ["volume": "x", "total": "1.0", "map": "1", "probe": "2", "mount": "3"])
         }
         try step("MountTable.referenceTargets(to: global)") { _ = try MountTable.referenceTargets(to: global) }
         try step("plugin.key(for: spec)") { _ = try plugin.key(for: spec) }
@@ -65,74 +66,79 @@ struct StepsCommand: ParsableCommand {
             _ = try bus.unmap(stale)
         }
         try step("RBDPlugin.attach of the attached volume (lock + journal + statx)") { _ = try plugin.attach(spec) }
-        try step("ContinuousClock.now x2") { let c = ContinuousClock(); _ = c.now - c.now }
+        try step("ContinuousClock.now x2") {
+            let c = ContinuousClock(); _ = c.now - c.now
+        }
         var text = "### Internal steps (median of \(repeats))\n\n" + table.text
         #if ENABLE_MOCKING
-        try attach.oursDetach("vol0")
-        text += try Self.traceLifecycle(attach, runs: 4)
-        _ = try attach.oursAttach("vol0")
-        text += try Self.traceMapAndUnmap(cluster, runs: 5)
+            try attach.oursDetach("vol0")
+            text += try Self.traceLifecycle(attach, runs: 4)
+            _ = try attach.oursAttach("vol0")
+            text += try Self.traceMapAndUnmap(cluster, runs: 5)
         #endif
         try emit(text, to: output.output)
     }
 }
 
 #if ENABLE_MOCKING
-extension StepsCommand {
-    /// Debug builds: ours' map and unmap of `rbd/plain` with every syscall wrapper's call time,
-    /// to find where they spend the time beyond the floor's single write.
-    static func traceMapAndUnmap(_ cluster: Cluster, runs: Int) throws -> String {
-        let bus = RBDBus()
-        let image = try ImageSpec(pool: cluster.pool, image: "plain")
-        var options = MapOptions()
-        options.mountTimeout = nil
-        var text = ""
-        for run in 1...runs {
-            let clock = ContinuousClock()
-            let (device, mapTrace, mapEnd): (MappedDevice, [MockCall], ContinuousClock.Instant) = try MockingDriver.with { driver in
-                let device = try bus.map(image, monitors: cluster.monitors, credentials: cluster.credentials, options: options).device
-                return (device, driver.trace, clock.now)
+    extension StepsCommand {
+        /// Debug builds: ours' map and unmap of `rbd/plain` with every syscall wrapper's call time,
+        /// to find where they spend the time beyond the floor's single write.
+        static func traceMapAndUnmap(_ cluster: Cluster, runs: Int) throws -> String {
+            let bus = RBDBus()
+            let image = try ImageSpec(pool: cluster.pool, image: "plain")
+            var options = MapOptions()
+            options.mountTimeout = nil
+            var text = ""
+            for run in 1...runs {
+                let clock = ContinuousClock()
+                let (device, mapTrace, mapEnd): (MappedDevice, [MockCall], ContinuousClock.Instant) =
+                    try MockingDriver.with { driver in
+                        let device = try bus.map(
+                            image, monitors: cluster.monitors, credentials: cluster.credentials, options: options
+                        ).device
+                        return (device, driver.trace, clock.now)
+                    }
+                let (unmapTrace, unmapEnd) = try MockingDriver.with { driver in
+                    try bus.unmap(device)
+                    return (driver.trace, clock.now)
+                }
+                guard run == runs else { continue }
+                text += render([("map", mapTrace, mapEnd), ("unmap", unmapTrace, unmapEnd)], run: run)
             }
-            let (unmapTrace, unmapEnd) = try MockingDriver.with { driver in
-                try bus.unmap(device)
-                return (driver.trace, clock.now)
-            }
-            guard run == runs else { continue }
-            text += render([("map", mapTrace, mapEnd), ("unmap", unmapTrace, unmapEnd)], run: run)
+            return text
         }
-        return text
-    }
 
-    /// Ours' attach + setUp and tearDown + detach of `vol0`, traced as above.
-    static func traceLifecycle(_ attach: AttachBench, runs: Int) throws -> String {
-        var text = ""
-        for run in 1...runs {
-            let clock = ContinuousClock()
-            let (up, upEnd) = try MockingDriver.with { driver in
-                _ = try attach.oursAttach("vol0")
-                return (driver.trace, clock.now)
+        /// Ours' attach + setUp and tearDown + detach of `vol0`, traced as above.
+        static func traceLifecycle(_ attach: AttachBench, runs: Int) throws -> String {
+            var text = ""
+            for run in 1...runs {
+                let clock = ContinuousClock()
+                let (up, upEnd) = try MockingDriver.with { driver in
+                    _ = try attach.oursAttach("vol0")
+                    return (driver.trace, clock.now)
+                }
+                let (down, downEnd) = try MockingDriver.with { driver in
+                    try attach.oursDetach("vol0")
+                    return (driver.trace, clock.now)
+                }
+                guard run == runs else { continue }
+                text += render([("attach + setUp", up, upEnd), ("tearDown + detach", down, downEnd)], run: run)
             }
-            let (down, downEnd) = try MockingDriver.with { driver in
-                try attach.oursDetach("vol0")
-                return (driver.trace, clock.now)
-            }
-            guard run == runs else { continue }
-            text += render([("attach + setUp", up, upEnd), ("tearDown + detach", down, downEnd)], run: run)
+            return text
         }
-        return text
-    }
 
-    static func render(_ traces: [(String, [MockCall], ContinuousClock.Instant)], run: Int) -> String {
-        var text = ""
-        for (label, trace, end) in traces {
-            text += "\n#### \(label) (run \(run)): \(trace.count) calls\n\n```\n"
-            for (index, call) in trace.enumerated() {
-                let next = index + 1 < trace.count ? trace[index + 1].time : end
-                text += "\(fixed((next - call.time).seconds * 1e3, 3)) ms  \(call)\n"
+        static func render(_ traces: [(String, [MockCall], ContinuousClock.Instant)], run: Int) -> String {
+            var text = ""
+            for (label, trace, end) in traces {
+                text += "\n#### \(label) (run \(run)): \(trace.count) calls\n\n```\n"
+                for (index, call) in trace.enumerated() {
+                    let next = index + 1 < trace.count ? trace[index + 1].time : end
+                    text += "\(fixed((next - call.time).seconds * 1e3, 3)) ms  \(call)\n"
+                }
+                text += "```\n"
             }
-            text += "```\n"
+            return text
         }
-        return text
     }
-}
 #endif

@@ -4,7 +4,7 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 struct VMCommand: ParsableCommand {
@@ -55,8 +55,9 @@ struct VMCommand: ParsableCommand {
 
     func run() throws {
         if let storm {
-            try runStorm(sizes: try Self.numbers(storm, "--storm", minimum: 1),
-                         delays: try Self.numbers(stormDelays, "--storm-delays", minimum: 0))
+            try runStorm(
+                sizes: try Self.numbers(storm, "--storm", minimum: 1),
+                delays: try Self.numbers(stormDelays, "--storm-delays", minimum: 0))
             return
         }
         let cluster = try Cluster.fromEnvironment()
@@ -66,7 +67,8 @@ struct VMCommand: ParsableCommand {
         try Files.makeDirectories(FilePath(scratch), mode: 0o750)
 
         progress("warm-up: rbd, blkid, mount, mkfs (page cache of the 9p root)")
-        let rbdMapRSS = try Self.peakRSS(["rbd", "device", "map", "-o", "noudev"] + cluster.cliArguments + ["\(image)"])
+        let rbdMapRSS = try Self.peakRSS(
+            ["rbd", "device", "map", "-o", "noudev"] + cluster.cliArguments + ["\(image)"])
         try runTool(["rbd", "device", "unmap", "-o", "noudev"] + cluster.cliArguments + ["\(image)"])
         for tool in [["blkid", "-V"], ["mount", "-V"], ["umount", "-V"], ["mkfs.ext4", "-V"]] { try runTool(tool) }
 
@@ -86,16 +88,22 @@ struct VMCommand: ParsableCommand {
         for _ in 0..<2 {
             mapRSS = max(mapRSS, try Self.peakRSS([krbd, "map", "\(image)"] + cluster.krbdArguments))
             _ = try RBDBus().unmap(image)
-            attachRSS = max(attachRSS, try Self.peakRSS(
-                [krbd, "attach", "\(image.pool)/vol0", "--root", "\(scratch)/ours"] + cluster.krbdArguments))
+            attachRSS = max(
+                attachRSS,
+                try Self.peakRSS(
+                    [krbd, "attach", "\(image.pool)/vol0", "--root", "\(scratch)/ours"] + cluster.krbdArguments))
             try attach.plugin.detach(try attach.spec("vol0"))
         }
         guard try RBDBus().mappedDevices().isEmpty else { throw BenchError("devices are still mapped after the bench") }
 
         try emit(
             Self.render(
-                kernel: Self.kernelRelease(), runs: runs, cliRuns: min(cliRuns, runs), blankRuns: blankRuns, cold: cold, warm: warm, formatted: formatted, blank: blank,
-                rss: [("`krbd map`", mapRSS), ("`krbd attach`", attachRSS), ("`rbd device map` (for reference)", rbdMapRSS)]),
+                kernel: Self.kernelRelease(), runs: runs, cliRuns: min(cliRuns, runs), blankRuns: blankRuns, cold: cold,
+                warm: warm, formatted: formatted, blank: blank,
+                rss: [
+                    ("`krbd map`", mapRSS), ("`krbd attach`", attachRSS),
+                    ("`rbd device map` (for reference)", rbdMapRSS),
+                ]),
             to: output.output)
     }
 
@@ -197,8 +205,9 @@ struct VMCommand: ParsableCommand {
         func row(_ name: String, _ s: Samples) {
             let (o, f, c) = (median(s.ours), median(s.floor), median(s.cli))
             let (fastestOurs, fastestFloor) = (s.ours.min() ?? 0, s.floor.min() ?? 0)
-            table.add(name, human(o), human(f), human(c), fixed(pairedRatio(s.ours, s.floor), 2) + "×", ratio(o, c),
-                      "\(ratio(fastestOurs, fastestFloor)) (\(human(fastestOurs)) / \(human(fastestFloor)))")
+            table.add(
+                name, human(o), human(f), human(c), fixed(pairedRatio(s.ours, s.floor), 2) + "×", ratio(o, c),
+                "\(ratio(fastestOurs, fastestFloor)) (\(human(fastestOurs)) / \(human(fastestFloor)))")
         }
         row("map, cold (new kernel client)", cold.map)
         row("unmap, cold (last mapping: client torn down)", cold.unmap)

@@ -22,10 +22,15 @@ struct AttachCommand: ParsableCommand {
             if json {
                 print(try jsonText(AttachReport(result)))
             } else {
-                let what = result.changed ? (result.formatted ? "attached (formatted \(result.fsType ?? "?"))" : "attached") : "already attached"
+                let what =
+                    result.changed
+                    ? (result.formatted ? "attached (formatted \(result.fsType ?? "?"))" : "attached")
+                    : "already attached"
                 print("\(what): \(result.devicePath) at \(result.globalPath)")
                 if let mismatch = result.fsTypeMismatch { printError("krbd: warning: \(mismatch)") }
-                if !result.timings.phases.isEmpty { print("timings: \(result.timings) total=\(PhaseTimings.milliseconds(result.timings.total))") }
+                if !result.timings.phases.isEmpty {
+                    print("timings: \(result.timings) total=\(PhaseTimings.milliseconds(result.timings.total))")
+                }
             }
         }
     }

@@ -4,7 +4,11 @@ import KRBD
 import SystemPackage
 
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: [.customShort("m"), .customLong("mon")], help: "Monitor address(es): ip, ip:port, [ipv6]:port, v1:/v2: forms; repeat or separate with commas. Default: mon_host from --conf.")
+    @Option(
+        name: [.customShort("m"), .customLong("mon")],
+        help:
+            "Monitor address(es): ip, ip:port, [ipv6]:port, v1:/v2: forms; repeat or separate with commas. Default: mon_host from --conf."
+    )
     var monitors: [String] = []
 
     @Option(name: .customLong("id"), help: "The cephx user, without 'client.'.")
@@ -19,7 +23,11 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("conf"), help: "ceph.conf for mon_host and keyring locations.")
     var conf: String = CephConfig.defaultPath.string
 
-    @Flag(name: .customLong("secret-in-request"), help: "Send the secret in the request (secret=) instead of the kernel keyring; it then stays readable by root in config_info. For containers whose seccomp profile blocks add_key.")
+    @Flag(
+        name: .customLong("secret-in-request"),
+        help:
+            "Send the secret in the request (secret=) instead of the kernel keyring; it then stays readable by root in config_info. For containers whose seccomp profile blocks add_key."
+    )
     var secretInRequest = false
 
     private func config() throws(RBDError) -> CephConfig { try CephConfig(contentsOf: FilePath(conf)) }

@@ -4,7 +4,8 @@ import KRBD
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check this host for krbd: kernel, rbd module, single_major, features, keyring, capabilities, /dev, modprobe.",
+        abstract:
+            "Check this host for krbd: kernel, rbd module, single_major, features, keyring, capabilities, /dev, modprobe.",
         discussion: "Exits 1 when a check fails.")
 
     @Flag(help: "Print the checks as JSON.")

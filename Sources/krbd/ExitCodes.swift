@@ -23,9 +23,9 @@ import KRBD
 import RBDVolume
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 enum ExitCodes {
@@ -44,7 +44,8 @@ enum ExitCodes {
 
     /// The table for `--help`: each code once, named with its layer (`rbd.busy`, `mount.busy`).
     static var table: String {
-        let rows = [["0", "success"], ["1", "other errors"], ["64", "usage errors"]]
+        let rows =
+            [["0", "success"], ["1", "other errors"], ["64", "usage errors"]]
             + codes.map { [String($0.1), "rbd.\($0.0)", "(map, unmap)"] }
             + volumeCodes.map { [String($0.1), "volume.\($0.0)", "(volume lifecycle)"] }
             + mountCodes.map { [String($0.1), "mount.\($0.0)", "(probe, format, mount)"] }

@@ -17,8 +17,11 @@ struct ListCommand: ParsableCommand {
                 print(try jsonText(devices.map(ListedDevice.init)))
                 return
             }
-            let rows = [["id", "pool", "namespace", "image", "snap", "device"]]
-                + devices.map { [String($0.id), $0.pool, $0.namespace ?? "", $0.image, $0.snapshot ?? "-", $0.devicePath] }
+            let rows =
+                [["id", "pool", "namespace", "image", "snap", "device"]]
+                + devices.map {
+                    [String($0.id), $0.pool, $0.namespace ?? "", $0.image, $0.snapshot ?? "-", $0.devicePath]
+                }
             print(textTable(rows))
         }
     }

@@ -1,8 +1,8 @@
 import ArgumentParser
 #if canImport(FoundationEssentials)
-import FoundationEssentials  // JSONEncoder without the ICU-heavy Foundation: keeps krbd's RSS small
+    import FoundationEssentials  // JSONEncoder without the ICU-heavy Foundation: keeps krbd's RSS small
 #else
-import Foundation
+    import Foundation
 #endif
 import KRBD
 

@@ -24,7 +24,8 @@ struct SetUpCommand: ParsableCommand {
             if let name = workload.volumeName { spec.name = name }
             let result = try volume.plugin(roots: roots).setUp(
                 spec, podUID: workload.podUID, fsGroup: fsGroup, readOnly: volume.readOnly)
-            print("\(result.changed ? "set up" : "already set up")\(result.readOnly ? " read-only" : ""): \(result.path)")
+            print(
+                "\(result.changed ? "set up" : "already set up")\(result.readOnly ? " read-only" : ""): \(result.path)")
             if !result.timings.phases.isEmpty { print("timings: \(result.timings)") }
         }
     }

@@ -29,16 +29,22 @@ struct StatusCommand: ParsableCommand {
         try reportingErrors {
             bootstrapLogging(verbose: false)
             let plugin = RBDPlugin(bus: roots.bus)
-            try VolumePluginManager().initPlugins([plugin], host: VolumeHost(rootDirectory: FilePath(root), proc: FilePath(proc)))
+            try VolumePluginManager().initPlugins(
+                [plugin], host: VolumeHost(rootDirectory: FilePath(root), proc: FilePath(proc)))
             let statuses = try plugin.status()
             let findings = reconcile ? try plugin.reconcile(repair: repair) : []
             if json {
-                print(try jsonText(StatusReport(volumes: statuses.map(VolumeRow.init), drift: findings.map(DriftRow.init))))
+                print(
+                    try jsonText(
+                        StatusReport(volumes: statuses.map(VolumeRow.init), drift: findings.map(DriftRow.init))))
                 return
             }
             let rows = statuses.map { s in
-                [s.key, s.phase.rawValue, s.devicePath ?? "-", s.deviceAttached ? "yes" : "no", s.globalMounted ? "yes" : "no",
-                 s.workloadMounts.isEmpty ? "-" : s.workloadMounts.map(\.string).joined(separator: ",")]
+                [
+                    s.key, s.phase.rawValue, s.devicePath ?? "-", s.deviceAttached ? "yes" : "no",
+                    s.globalMounted ? "yes" : "no",
+                    s.workloadMounts.isEmpty ? "-" : s.workloadMounts.map(\.string).joined(separator: ","),
+                ]
             }
             print(textTable([["KEY", "PHASE", "DEVICE", "MAPPED", "MOUNTED", "WORKLOADS"]] + rows))
             for finding in findings where finding.kind != .consistent { print("drift: \(finding)") }
@@ -52,9 +58,11 @@ struct StatusReport: Encodable {
 }
 
 struct VolumeRow: Encodable {
-    var key: String, phase: String, device: String?, mapped: Bool, mounted: Bool, workloads: [String], readOnly: Bool, fsType: String
+    var key: String, phase: String, device: String?, mapped: Bool, mounted: Bool, workloads: [String], readOnly: Bool,
+        fsType: String
     init(_ s: VolumeStatus) {
-        key = s.key; phase = s.phase.rawValue; device = s.devicePath; mapped = s.deviceAttached; mounted = s.globalMounted
+        key = s.key; phase = s.phase.rawValue; device = s.devicePath; mapped = s.deviceAttached;
+        mounted = s.globalMounted
         workloads = s.workloadMounts.map(\.string); readOnly = s.readOnly; fsType = s.fsType
     }
 }

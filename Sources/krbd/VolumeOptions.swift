@@ -9,7 +9,8 @@ struct VolumeOptions: ParsableArguments {
     @Argument(help: "[pool/[namespace/]]image[@snapshot]")
     var spec: String
 
-    @Option(name: .customLong("root"), help: "The node agent's root directory (global and workload paths live under it).")
+    @Option(
+        name: .customLong("root"), help: "The node agent's root directory (global and workload paths live under it).")
     var root: String = "/var/lib/kubelet"
 
     @Option(name: .customLong("fs-type"), help: "Filesystem to make on a blank image and to mount.")
@@ -41,7 +42,8 @@ struct VolumeOptions: ParsableArguments {
         guard let fencing = Fencing(rawValue: fencing) else {
             throw ValidationError("--fencing must be exclusiveLock, requireExclusiveLock or none")
         }
-        let credentials = needsCredentials
+        let credentials =
+            needsCredentials
             ? try connection.resolveCredentials() : try CephCredentials(user: connection.user, secret: nil)
         let monitors = needsCredentials ? try connection.resolveMonitors() : []
         let source = RBDVolumeSource(
@@ -56,7 +58,8 @@ struct VolumeOptions: ParsableArguments {
         bootstrapLogging(verbose: verbose)
         let plugin = RBDPlugin(bus: roots.bus, logger: Logger(label: "krbd"))
         try VolumePluginManager().initPlugins(
-            [plugin], host: VolumeHost(rootDirectory: FilePath(root), proc: FilePath(proc), logger: Logger(label: "krbd")))
+            [plugin],
+            host: VolumeHost(rootDirectory: FilePath(root), proc: FilePath(proc), logger: Logger(label: "krbd")))
         return plugin
     }
 }

@@ -3,9 +3,9 @@ import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// Makes a filesystem on a device, only on positive evidence that the device is blank.
@@ -84,12 +84,14 @@ public struct FilesystemFormatter: Sendable {
             let bytes = Array(option.utf8)
             guard (1...256).contains(bytes.count), bytes.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
                 throw MountError(
-                    .invalidOptions, "mkfs argument \"\(printable(option))\" is empty, too long or holds whitespace "
+                    .invalidOptions,
+                    "mkfs argument \"\(printable(option))\" is empty, too long or holds whitespace "
                         + "or control characters")
             }
             guard bytes[0] != UInt8(ascii: "/"), option != "--" else {
                 throw MountError(
-                    .invalidOptions, "mkfs argument \"\(printable(option))\" would name the device or end the options; "
+                    .invalidOptions,
+                    "mkfs argument \"\(printable(option))\" would name the device or end the options; "
                         + "only options and their values may be given")
             }
         }
@@ -149,7 +151,8 @@ public struct FilesystemFormatter: Sendable {
     /// (a journal records "formatting" there); when it throws, nothing is formatted.
     func format(
         device: FilePath, fsType: String, options: [String], readOnly: Bool, probedBlank: FormatQueue.Mark?,
-        verify: Bool, resuming: Bool = false, willFormat: () throws(MountError) -> Void = {}, queue: FormatQueue = .shared
+        verify: Bool, resuming: Bool = false, willFormat: () throws(MountError) -> Void = {},
+        queue: FormatQueue = .shared
     ) throws(MountError) -> Result {
         // The type becomes a program name (mkfs.<type>): letters and digits only.
         try Self.validateFilesystemType(fsType)
@@ -169,26 +172,35 @@ public struct FilesystemFormatter: Sendable {
         }
         switch before {
         case .filesystem(let type, _, _):
-            return Result(outcome: .existing(type: type), before: before, after: before,
-                          queueWait: queueWait, duration: clock.now - start)
+            return Result(
+                outcome: .existing(type: type), before: before, after: before,
+                queueWait: queueWait, duration: clock.now - start)
         case .partitionTable(let type):
-            throw MountError(.partitioned, "\(device) has a \(type) partition table; it is never formatted. "
-                                + "Use a whole device without partitions", path: device)
+            throw MountError(
+                .partitioned,
+                "\(device) has a \(type) partition table; it is never formatted. "
+                    + "Use a whole device without partitions", path: device)
         case .unknownData(nil) where resuming, .nonZeroData where resuming:
             break  // what the interrupted mkfs of ours left: format again (see `resuming`)
         case .unknownData(let type):
-            throw MountError(.unknownData, "\(device) holds data that is not a filesystem"
-                                + (type.map { " (a \($0) signature)" } ?? " (conflicting signatures)")
-                                + "; it is never formatted. Wipe it deliberately (wipefs) if it is yours", path: device)
+            throw MountError(
+                .unknownData,
+                "\(device) holds data that is not a filesystem"
+                    + (type.map { " (a \($0) signature)" } ?? " (conflicting signatures)")
+                    + "; it is never formatted. Wipe it deliberately (wipefs) if it is yours", path: device)
         case .nonZeroData(let offset):
-            throw MountError(.unknownData, "\(device) has no filesystem signature, but byte \(offset) is not zero: "
-                                + "it holds data of some kind (or a mkfs that was interrupted on another mapping), "
-                                + "and is never formatted as blank. Wipe it deliberately (wipefs -a, blkdiscard) "
-                                + "if it is yours", path: device)
+            throw MountError(
+                .unknownData,
+                "\(device) has no filesystem signature, but byte \(offset) is not zero: "
+                    + "it holds data of some kind (or a mkfs that was interrupted on another mapping), "
+                    + "and is never formatted as blank. Wipe it deliberately (wipefs -a, blkdiscard) "
+                    + "if it is yours", path: device)
         case .blank:
             if readOnly {
-                throw MountError(.readOnlyBlank, "\(device) is blank and was asked for read-only: there is "
-                                    + "no filesystem to mount. Mount it read-write once to format it", path: device)
+                throw MountError(
+                    .readOnlyBlank,
+                    "\(device) is blank and was asked for read-only: there is "
+                        + "no filesystem to mount. Mount it read-write once to format it", path: device)
             }
         }
 
@@ -200,25 +212,34 @@ public struct FilesystemFormatter: Sendable {
         do {
             run = try Subprocess.run(arguments, timeout: timeout)
         } catch {
-            throw MountError(.formatFailed, "cannot run mkfs.\(fsType) for \(device); is the tool for \(fsType) "
-                                + "installed (e2fsprogs, xfsprogs)?", path: device, cause: error)
+            throw MountError(
+                .formatFailed,
+                "cannot run mkfs.\(fsType) for \(device); is the tool for \(fsType) "
+                    + "installed (e2fsprogs, xfsprogs)?", path: device, cause: error)
         }
         if !run.succeeded {
-            let why = run.timedOut ? "timed out and was killed" : "exited with \(run.exitCode.map(String.init) ?? "signal \(run.signal ?? 0)")"
-            throw MountError(.formatFailed, "mkfs.\(fsType) on \(device) \(why): \(String(run.output.suffix(400)))",
-                             path: device)
+            let why =
+                run.timedOut
+                ? "timed out and was killed"
+                : "exited with \(run.exitCode.map(String.init) ?? "signal \(run.signal ?? 0)")"
+            throw MountError(
+                .formatFailed, "mkfs.\(fsType) on \(device) \(why): \(String(run.output.suffix(400)))",
+                path: device)
         }
         guard verify else {
-            return Result(outcome: .formatted, before: before, after: .filesystem(type: fsType, uuid: nil, label: nil),
-                          queueWait: queueWait, duration: clock.now - start)
+            return Result(
+                outcome: .formatted, before: before, after: .filesystem(type: fsType, uuid: nil, label: nil),
+                queueWait: queueWait, duration: clock.now - start)
         }
         let after = try BlockProbe.probe(device).result
         guard after.filesystemType == fsType else {
-            throw MountError(.formatFailed, "mkfs.\(fsType) on \(device) succeeded but the device now shows \(after)",
-                             path: device)
+            throw MountError(
+                .formatFailed, "mkfs.\(fsType) on \(device) succeeded but the device now shows \(after)",
+                path: device)
         }
-        return Result(outcome: .formatted, before: before, after: after, queueWait: queueWait,
-                      duration: clock.now - start)
+        return Result(
+            outcome: .formatted, before: before, after: after, queueWait: queueWait,
+            duration: clock.now - start)
     }
 }
 
@@ -306,8 +327,10 @@ final class FormatQueue: Sendable {
             if let granted { return granted }
             if clock.now >= deadline {
                 state.withLock { $0.waiting.removeAll { $0 == ticket } }
-                throw MountError(.formatFailed, "gave up waiting \(timeout) for a mkfs slot to format \(device) "
-                                    + "(\(limit) at a time)", path: device)
+                throw MountError(
+                    .formatFailed,
+                    "gave up waiting \(timeout) for a mkfs slot to format \(device) "
+                        + "(\(limit) at a time)", path: device)
             }
             system_usleep(pause)
             pause = min(pause * 2, 20_000)

@@ -3,9 +3,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// A mount option string split the way mount(8) splits it, by libmount: VFS options become
@@ -106,7 +106,8 @@ public struct MountOptions: Sendable, Hashable {
             }
             if i == bytes.count { return }
             guard bytes[i] == UInt8(ascii: ",") else {
-                throw refuse(bytes[i] < 0x20 || bytes[i] == 0x7f ? "a control character" : "an unexpected character", at: i)
+                throw refuse(
+                    bytes[i] < 0x20 || bytes[i] == 0x7f ? "a control character" : "an unexpected character", at: i)
             }
             i += 1
         }

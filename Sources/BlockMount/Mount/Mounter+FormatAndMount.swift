@@ -2,9 +2,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// What `formatAndMount` did, and how long each phase took.
@@ -93,11 +93,14 @@ extension Mounter {
         if try isMountPoint(target) {
             let table = try mountTable()
             if let top = table.mounts(at: target).last, top.device == deviceNumber {
-                return FormatAndMountResult(outcome: .alreadyMounted, probe: nil, fsType: top.fsType,
-                                            requestedType: fsType, timings: timings)
+                return FormatAndMountResult(
+                    outcome: .alreadyMounted, probe: nil, fsType: top.fsType,
+                    requestedType: fsType, timings: timings)
             }
-            throw MountError(.targetInUse, "\(target) already has another mount on it (not \(device)); "
-                                + "unmount it first", path: target)
+            throw MountError(
+                .targetInUse,
+                "\(target) already has another mount on it (not \(device)); "
+                    + "unmount it first", path: target)
         }
 
         var start = clock.now
@@ -135,14 +138,16 @@ extension Mounter {
             try mount(
                 device: device, target: target, fsType: mountType, options: mountOptions, readOnly: readOnly,
                 requiredFlags: requiredFlags)
-        } catch where outcome == .formattedAndMounted {
+        } catch  where outcome == .formattedAndMounted {
             var error = error
-            error.message = "mkfs.\(fsType) on \(device) exited 0, but mounting the new filesystem failed: " + error.message
+            error.message =
+                "mkfs.\(fsType) on \(device) exited 0, but mounting the new filesystem failed: " + error.message
             throw error
         }
         timings.mount = clock.now - start
-        return FormatAndMountResult(outcome: outcome, probe: probe, fsType: mountType, requestedType: fsType,
-                                    timings: timings)
+        return FormatAndMountResult(
+            outcome: outcome, probe: probe, fsType: mountType, requestedType: fsType,
+            timings: timings)
     }
 
     /// The device number of a block device; anything else is `.notBlockDevice`.
@@ -154,8 +159,9 @@ extension Mounter {
             throw MountError(.notBlockDevice, "cannot stat \(device)", path: device, cause: error)
         }
         guard let st = status else {
-            throw MountError(.notBlockDevice, "\(device) does not exist; is it attached?", path: device,
-                             cause: SyscallError("stat", path: device, errno: .noSuchFileOrDirectory))
+            throw MountError(
+                .notBlockDevice, "\(device) does not exist; is it attached?", path: device,
+                cause: SyscallError("stat", path: device, errno: .noSuchFileOrDirectory))
         }
         guard st.st_mode & S_IFMT == S_IFBLK else {
             throw MountError(.notBlockDevice, "\(device) is not a block device", path: device)

@@ -29,7 +29,9 @@ struct MapRequest: Sendable, CustomStringConvertible, CustomDebugStringConvertib
             throw RBDError(.invalidMonitor, "no monitor address given for \(spec) (use --mon or mon_host in ceph.conf)")
         }
         guard monitors.count <= MonitorAddress.maximumCount else {
-            throw RBDError(.invalidMonitor, "\(monitors.count) monitors given; the kernel takes at most \(MonitorAddress.maximumCount)")
+            throw RBDError(
+                .invalidMonitor,
+                "\(monitors.count) monitors given; the kernel takes at most \(MonitorAddress.maximumCount)")
         }
         var rendered: [String] = []
         for monitor in monitors { rendered.append(try monitor.rendered(for: options.messengerMode)) }
@@ -47,7 +49,9 @@ struct MapRequest: Sendable, CustomStringConvertible, CustomDebugStringConvertib
         tokens += options.rendered.map(\.text)
         if let namespace = spec.namespace {
             if let kernel, kernel < KernelVersion(major: 4, minor: 19) {
-                throw RBDError(.invalidOption, "\(spec): RADOS namespaces need kernel 4.19 or later; this kernel is \(kernel.release)")
+                throw RBDError(
+                    .invalidOption,
+                    "\(spec): RADOS namespaces need kernel 4.19 or later; this kernel is \(kernel.release)")
             }
             tokens.append("_pool_ns=\(namespace)")
         }
@@ -57,7 +61,8 @@ struct MapRequest: Sendable, CustomStringConvertible, CustomDebugStringConvertib
         guard text.utf8.count <= Self.maximumLength else {
             throw RBDError(
                 .invalidOption,
-                "the add request for \(spec) is \(text.utf8.count) bytes; the kernel takes at most \(Self.maximumLength) (fewer monitors or options)")
+                "the add request for \(spec) is \(text.utf8.count) bytes; the kernel takes at most \(Self.maximumLength) (fewer monitors or options)"
+            )
         }
         self.text = text
         self.usesKeyring = usesKeyring

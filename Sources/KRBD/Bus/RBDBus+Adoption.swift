@@ -63,8 +63,10 @@ extension RBDBus {
         if let ro = blockAttribute(id, "ro") {
             let isReadOnly = ro == "1"
             if isReadOnly != wantsReadOnly {
-                differences.append(isReadOnly ? "it is read-only, a writable mapping was asked for"
-                    : "it is writable, a read-only mapping was asked for")
+                differences.append(
+                    isReadOnly
+                        ? "it is read-only, a writable mapping was asked for"
+                        : "it is writable, a read-only mapping was asked for")
             }
         }
         var have = Self.normalized(existing)
@@ -81,7 +83,9 @@ extension RBDBus {
         let missing = want.subtracting(have).subtracting(["exclusive"]).sorted()
         let extra = have.subtracting(want).sorted()
         if !missing.isEmpty { differences.append("it lacks \(missing.joined(separator: ","))") }
-        if !extra.isEmpty { differences.append("it has \(extra.joined(separator: ",")) that this map does not ask for") }
+        if !extra.isEmpty {
+            differences.append("it has \(extra.joined(separator: ",")) that this map does not ask for")
+        }
         return differences.isEmpty ? .reusable : .conflict(differences.joined(separator: "; "))
     }
 

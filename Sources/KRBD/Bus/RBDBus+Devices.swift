@@ -4,9 +4,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 extension RBDBus {
@@ -88,13 +88,16 @@ extension RBDBus {
                     at: directory ?? AT_FDCWD, directory == nil ? attributePath(id, name) : String(id) + "/" + name,
                     equals: expected)
             } catch {
-                if error.errno == .noSuchFileOrDirectory || error.errno == .operationNotSupportedByDevice { return missing }  // ENODEV: a removed device's attribute
+                if error.errno == .noSuchFileOrDirectory || error.errno == .operationNotSupportedByDevice {
+                    return missing
+                }  // ENODEV: a removed device's attribute
                 throw RBDError(
                     .systemError, "cannot read \(name) of rbd\(id) to tell which image it maps; nothing was done to it",
                     path: devicesDirectory.appending(String(id)), cause: error)
             }
         }
-        guard try equals("name", identity.image, missing: false), try equals("pool", identity.pool, missing: false) else {
+        guard try equals("name", identity.image, missing: false), try equals("pool", identity.pool, missing: false)
+        else {
             return false
         }
         // pool_ns is missing before 4.19: the default namespace then.

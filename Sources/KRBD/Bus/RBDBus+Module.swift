@@ -23,17 +23,21 @@ extension RBDBus {
             )
         }
         guard ProcessIdentity.hasSysAdmin(proc: proc) else {
-            throw RBDError(.moduleUnavailable, "the rbd module is not loaded and loading it needs CAP_SYS_ADMIN; \(fix)")
+            throw RBDError(
+                .moduleUnavailable, "the rbd module is not loaded and loading it needs CAP_SYS_ADMIN; \(fix)")
         }
         let result: ProcessResult
         do {
             result = try Subprocess.run(["modprobe", "rbd", "single_major=Y"], timeout: .seconds(60))
         } catch {
-            throw RBDError(.moduleUnavailable, "the rbd module is not loaded and modprobe cannot run; \(fix)", cause: error)
+            throw RBDError(
+                .moduleUnavailable, "the rbd module is not loaded and modprobe cannot run; \(fix)", cause: error)
         }
         guard result.succeeded else {
             let said = result.output.split(separator: "\n").first.map { ": \($0)" } ?? ""
-            throw RBDError(.moduleUnavailable, "modprobe rbd single_major=Y failed (exit \(result.exitCode.map(String.init) ?? "signal"))\(said)")
+            throw RBDError(
+                .moduleUnavailable,
+                "modprobe rbd single_major=Y failed (exit \(result.exitCode.map(String.init) ?? "signal"))\(said)")
         }
         guard Files.isDirectory(bus) else {
             throw RBDError(.moduleUnavailable, "modprobe rbd succeeded but \(bus) did not appear")

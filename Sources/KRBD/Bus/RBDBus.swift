@@ -46,7 +46,10 @@ public struct RBDBus: Sendable {
     ///   - dev: devtmpfs root; devices are `<dev>/rbd<id>`.
     ///   - proc: procfs root.
     ///   - lockFile: names the lock directory (`<lockFile>.d`, made on first use); its parent must exist.
-    public init(sysfs: FilePath = "/sys", dev: FilePath = "/dev", proc: FilePath = "/proc", lockFile: FilePath = "/run/krbd.lock") {
+    public init(
+        sysfs: FilePath = "/sys", dev: FilePath = "/dev", proc: FilePath = "/proc",
+        lockFile: FilePath = "/run/krbd.lock"
+    ) {
         self.sysfs = sysfs
         self.dev = dev
         self.proc = proc

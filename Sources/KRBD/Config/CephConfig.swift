@@ -14,7 +14,9 @@ public struct CephConfig: Sendable, Hashable, CustomStringConvertible, CustomRef
 
     /// The sections with secret values replaced by `<redacted>`.
     var redactedSections: [String: [String: String]] {
-        sections.mapValues { $0.reduce(into: [:]) { $0[$1.key] = Self.secretKeys.contains($1.key) ? "<redacted>" : $1.value } }
+        sections.mapValues {
+            $0.reduce(into: [:]) { $0[$1.key] = Self.secretKeys.contains($1.key) ? "<redacted>" : $1.value }
+        }
     }
 
     /// The sections with every secret-bearing key redacted.
@@ -45,7 +47,9 @@ public struct CephConfig: Sendable, Hashable, CustomStringConvertible, CustomRef
             guard let equals = line.firstIndex(of: "=") else { continue }
             let key = Self.normalize(line[..<equals].trimmingCharacters(in: " \t"))
             var value = line[line.index(after: equals)...].trimmingCharacters(in: " \t")
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                value = String(value.dropFirst().dropLast())
+            }
             sections[section, default: [:]][key] = value
         }
     }
@@ -89,7 +93,9 @@ public struct CephConfig: Sendable, Hashable, CustomStringConvertible, CustomRef
             ?? "/etc/ceph/$cluster.$name.keyring,/etc/ceph/$cluster.keyring,/etc/ceph/keyring"
         return template.split(whereSeparator: { $0 == "," || $0 == ";" || $0 == " " }).map { item in
             var path = String(item)
-            for (name, value) in [("$cluster", cluster), ("$name", "client.\(user)"), ("$id", user), ("$type", "client")] {
+            for (name, value) in [
+                ("$cluster", cluster), ("$name", "client.\(user)"), ("$id", user), ("$type", "client"),
+            ] {
                 path = path.replacing(name, with: value)
             }
             return FilePath(path)

@@ -34,7 +34,8 @@ public struct CephCredentials: Sendable, Hashable, CustomStringConvertible {
         guard !name.isEmpty, name.utf8.count <= 255,
             name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7f && !",=".unicodeScalars.contains($0) })
         else {
-            throw RBDError(.invalidCredentials, "user name '\(printable(user))' is empty or contains whitespace, ',' or '='")
+            throw RBDError(
+                .invalidCredentials, "user name '\(printable(user))' is empty or contains whitespace, ',' or '='")
         }
         self.user = name
         self.secret = secret

@@ -16,9 +16,11 @@ public typealias SystemCallError = LinuxSystem.SyscallError
 public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong, as an extensible set of named codes.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The code's name (camelCase, as the static member).
         public var rawValue: String
         /// A code by name; prefer the static members.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The code's name.
         public var description: String { rawValue }
 
         /// A pool, namespace, image or snapshot name the kernel cannot take (refused before any write).
@@ -104,6 +106,7 @@ public struct RBDError: Error, Sendable, Equatable, CustomStringConvertible {
         self.init(code, message, path: path, cause: cause)
     }
 
+    /// The message, with the failed system call after it in brackets.
     public var description: String {
         guard let cause else { return message }
         return "\(message) [\(cause)]"

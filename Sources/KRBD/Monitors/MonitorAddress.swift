@@ -3,9 +3,9 @@
 import LinuxSystem
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 /// One Ceph monitor: an IP address with its msgr v1 (legacy) and/or msgr v2 port.
@@ -112,7 +112,8 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
         case "v2": try self.init(ip: String(host), msgr2Port: port ?? Self.defaultMsgr2Port)
         default:
             switch port {
-            case nil: try self.init(ip: String(host), legacyPort: Self.defaultLegacyPort, msgr2Port: Self.defaultMsgr2Port)
+            case nil:
+                try self.init(ip: String(host), legacyPort: Self.defaultLegacyPort, msgr2Port: Self.defaultMsgr2Port)
             case Self.defaultMsgr2Port?: try self.init(ip: String(host), msgr2Port: port)
             case let port?: try self.init(ip: String(host), legacyPort: port)
             }
@@ -156,7 +157,8 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
                 : "give its v1 address (port 6789) or map with ms_mode=prefer-crc (kernel 5.11+)"
             throw RBDError(
                 .invalidMonitor,
-                "monitor \(self) has no \(wantsV2 ? "msgr2" : "v1") port for ms_mode=\(mode?.rawValue ?? "(none)"); \(fix)")
+                "monitor \(self) has no \(wantsV2 ? "msgr2" : "v1") port for ms_mode=\(mode?.rawValue ?? "(none)"); \(fix)"
+            )
         }
         return isIPv6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
@@ -193,7 +195,8 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
     }
 
     private static func syntax(_ text: String) -> RBDError {
-        RBDError(.invalidMonitor, "'\(printable(text))' is not a monitor address (ip, ip:port, [ipv6]:port, v1:/v2: forms)")
+        RBDError(
+            .invalidMonitor, "'\(printable(text))' is not a monitor address (ip, ip:port, [ipv6]:port, v1:/v2: forms)")
     }
 
     private static func notAnAddress(_ host: String) -> RBDError {
@@ -201,7 +204,8 @@ public struct MonitorAddress: Sendable, Hashable, Codable, CustomStringConvertib
         if !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) {
             return RBDError(
                 .invalidMonitor,
-                "monitor '\(name)' is a hostname; krbd does not resolve names and the kernel only can with CONFIG_CEPH_LIB_USE_DNS_RESOLVER: give its IP address")
+                "monitor '\(name)' is a hostname; krbd does not resolve names and the kernel only can with CONFIG_CEPH_LIB_USE_DNS_RESOLVER: give its IP address"
+            )
         }
         return RBDError(.invalidMonitor, "'\(name)' is not an IPv4 or IPv6 address")
     }

@@ -44,13 +44,16 @@ extension MapOptions {
         func required() throws(RBDError) -> String {
             guard let value, !value.isEmpty else { throw RBDError(.invalidOption, "option \(shown) needs a value") }
             guard MapOptions.isPlainValue(value, alsoForbidden: "") else {
-                throw RBDError(.invalidOption, "option \(shown): value '\(printable(value))' contains whitespace, ',' or '='")
+                throw RBDError(
+                    .invalidOption, "option \(shown): value '\(printable(value))' contains whitespace, ',' or '='")
             }
             return value
         }
         func integer() throws(RBDError) -> Int {
             let text = try required()
-            guard let number = Int(text) else { throw RBDError(.invalidOption, "option \(shown)=\(text) is not an integer") }
+            guard let number = Int(text) else {
+                throw RBDError(.invalidOption, "option \(shown)=\(text) is not an integer")
+            }
             return number
         }
         func choice<E: RawRepresentable & CaseIterable>(_: E.Type) throws(RBDError) -> E where E.RawValue == String {

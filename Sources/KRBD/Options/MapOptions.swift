@@ -161,7 +161,8 @@ public struct MapOptions: Sendable, Hashable {
     ///
     /// - Throws: `RBDError` `.invalidOption` naming the option, the rule, or the kernel version it needs.
     func validate(for kernel: KernelVersion?) throws(RBDError) {
-        func range(_ value: Int?, _ key: String, min: Int, max: Int = Int(UInt32.max), _ rule: String) throws(RBDError) {
+        func range(_ value: Int?, _ key: String, min: Int, max: Int = Int(UInt32.max), _ rule: String) throws(RBDError)
+        {
             if let value, value < min || value > max {
                 throw RBDError(.invalidOption, "\(key)=\(value) is out of range: \(rule)")
             }
@@ -175,7 +176,9 @@ public struct MapOptions: Sendable, Hashable {
         }
         try range(lockTimeout, "lock_timeout", min: 0, max: secondsLimit, "seconds, 0 = forever (at most 2147483 s)")
         try range(mountTimeout, "mount_timeout", min: 0, max: secondsLimit, "seconds, 0 = forever (at most 2147483 s)")
-        try range(osdRequestTimeout, "osd_request_timeout", min: 0, max: secondsLimit, "seconds, 0 = no limit (at most 2147483 s)")
+        try range(
+            osdRequestTimeout, "osd_request_timeout", min: 0, max: secondsLimit,
+            "seconds, 0 = no limit (at most 2147483 s)")
         try range(osdKeepalive, "osdkeepalive", min: 1, max: secondsLimit, "at least 1 second (at most 2147483 s)")
         try range(osdIdleTTL, "osd_idle_ttl", min: 1, max: secondsLimit, "at least 1 second (at most 2147483 s)")
         for entry in crushLocation {
@@ -194,7 +197,8 @@ public struct MapOptions: Sendable, Hashable {
                 if let since = option.since, kernel < since {
                     throw RBDError(
                         .invalidOption,
-                        "option \(option.key) needs kernel \(since.major).\(since.minor) or later; this kernel is \(kernel.release)")
+                        "option \(option.key) needs kernel \(since.major).\(since.minor) or later; this kernel is \(kernel.release)"
+                    )
                 }
             }
         }
@@ -215,6 +219,8 @@ public struct MapOptions: Sendable, Hashable {
         // which the kernel's fsid parser refuses.
         let groups = text.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
         return groups.map(\.count) == [8, 4, 4, 4, 12]
-            && groups.allSatisfy { $0.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) } }
+            && groups.allSatisfy {
+                $0.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) }
+            }
     }
 }

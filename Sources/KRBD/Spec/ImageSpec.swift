@@ -38,7 +38,8 @@ public struct ImageSpec: Sendable, Hashable, CustomStringConvertible {
         if let snapshot {
             try Self.check(snapshot, "snapshot", limit: Self.maximumSnapshotLength)
             if snapshot == "-" {
-                throw RBDError(.invalidSpec, "snapshot name '-' means the image head to the kernel; omit the snapshot instead")
+                throw RBDError(
+                    .invalidSpec, "snapshot name '-' means the image head to the kernel; omit the snapshot instead")
             }
         }
         self.pool = pool

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 import LinuxSystem
 import SystemPackage
@@ -138,7 +138,7 @@ public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
         do throws(SyscallError) {
             do {
                 try Files.writeAtomically(file(record.key), data, mode: 0o600, durableRename: false)
-            } catch where error.errno == .noSuchFileOrDirectory {
+            } catch  where error.errno == .noSuchFileOrDirectory {
                 // The first record: make the directory (not stat'ed on every save).
                 try Files.makeDirectories(directory, mode: 0o700)
                 try Files.writeAtomically(file(record.key), data, mode: 0o600, durableRename: false)

@@ -418,7 +418,9 @@ extension BlockVolumePlugin {
             there.st_rdev == node.st_rdev
         else {
             let found =
-                there.map { $0.st_mode & S_IFMT == S_IFBLK ? "device \(DeviceNumber(rdev: $0.st_rdev))" : "no device node" }
+                there.map {
+                    $0.st_mode & S_IFMT == S_IFBLK ? "device \(DeviceNumber(rdev: $0.st_rdev))" : "no device node"
+                }
                 ?? "nothing"
             throw VolumeError(
                 .notAttached,

@@ -3,9 +3,9 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Musl)
-@preconcurrency import Musl
+    @preconcurrency import Musl
 #endif
 
 // The lifecycle's use of BlockMount, with MountError wrapped into VolumeError(.mount).
@@ -23,9 +23,12 @@ extension BlockVolumePlugin {
     /// Whether `path` is a mount point; a corrupted mount (ENOTCONN, ESTALE, EIO, …) counts, so
     /// that cleanup unmounts it.
     func isMounted(_ path: FilePath) throws(VolumeError) -> Bool {
-        switch try wrap("cannot tell whether \(path) is mounted", { () throws(MountError) in
-            try mounter.mountPointStatus(path)
-        }) {
+        switch try wrap(
+            "cannot tell whether \(path) is mounted",
+            { () throws(MountError) in
+                try mounter.mountPointStatus(path)
+            })
+        {
         case .mountPoint, .corrupted: return true
         case .missing, .notMountPoint: return false
         }
@@ -51,9 +54,12 @@ extension BlockVolumePlugin {
         device: AttachedDevice<Provider.Identity>, spec: VolumeSpec, at global: FilePath, resuming: Bool,
         timings: inout PhaseTimings, willFormat: () throws(VolumeError) -> Void
     ) throws(VolumeError) -> (formatted: Bool, fsType: String?, mismatch: String?) {
-        if case .corrupted = try wrap("cannot inspect \(global)", { () throws(MountError) in
-            try mounter.mountPointStatus(global)
-        }) {
+        if case .corrupted = try wrap(
+            "cannot inspect \(global)",
+            { () throws(MountError) in
+                try mounter.mountPointStatus(global)
+            })
+        {
             try cleanupMountPoint(global)
         }
         var recordError: VolumeError?
@@ -69,7 +75,8 @@ extension BlockVolumePlugin {
                     try willFormat()
                 } catch {
                     recordError = error
-                    throw MountError(.formatFailed, "\(device.path) was not formatted: \(error.message)", path: device.path)
+                    throw MountError(
+                        .formatFailed, "\(device.path) was not formatted: \(error.message)", path: device.path)
                 }
             }
         } catch {
@@ -84,7 +91,8 @@ extension BlockVolumePlugin {
             timings.record("mkfs", result.timings.format)
         }
         timings.record("mount", result.timings.mount)
-        let mismatch = result.isFilesystemMismatch
+        let mismatch =
+            result.isFilesystemMismatch
             ? "device \(device.path) holds \(result.fsType), not \(spec.fsType); mounted as \(result.fsType)" : nil
         return (result.outcome == .formattedAndMounted, result.fsType, mismatch)
     }

@@ -68,7 +68,8 @@ extension BlockVolumePlugin {
                     attached = try record.identity.map { try provider.isAttached($0) } ?? false
                 } catch {
                     // Unknown is not "gone": never repair on a failed read.
-                    throw VolumeError(.device, "cannot tell whether the device of \(key) is attached: \(error)",
+                    throw VolumeError(
+                        .device, "cannot tell whether the device of \(key) is attached: \(error)",
                         cause: .init(error))
                 }
                 let access = record.access ?? .filesystem
@@ -87,11 +88,13 @@ extension BlockVolumePlugin {
                         repaired = true
                     }
                 case .mappedNotMounted:
-                    detail = "device \(record.devicePath ?? "?") is attached but \(global) is not mounted; "
+                    detail =
+                        "device \(record.devicePath ?? "?") is attached but \(global) is not mounted; "
                         + "attach the volume again to mount it, or detach it"
                     if repair, let identity = record.identity {
                         do { try provider.detach(identity) } catch {
-                            throw VolumeError(.device, "cannot detach the unmounted device of \(key): \(error)",
+                            throw VolumeError(
+                                .device, "cannot detach the unmounted device of \(key): \(error)",
                                 cause: .init(error))
                         }
                         try cleanupVolume(at: global, access)
@@ -100,7 +103,8 @@ extension BlockVolumePlugin {
                         repaired = true
                     }
                 case .interrupted, .journalWithoutDevice:
-                    detail = kind == .interrupted
+                    detail =
+                        kind == .interrupted
                         ? "an interrupted \(record.phase == .detaching ? "detach" : "attach") left it behind"
                         : "device \(record.devicePath ?? "?") is no longer attached"
                     if record.phase == .attaching && record.identity == nil {
@@ -110,7 +114,8 @@ extension BlockVolumePlugin {
                     } else if repair {
                         if attached, let identity = record.identity {
                             do { try provider.detach(identity) } catch {
-                                throw VolumeError(.device, "cannot finish detaching \(key): \(error)",
+                                throw VolumeError(
+                                    .device, "cannot finish detaching \(key): \(error)",
                                     cause: .init(error))
                             }
                         }
@@ -142,9 +147,10 @@ extension BlockVolumePlugin {
             guard let key = entry.target.lastComponent?.string, entry.target.removingLastComponent() == mountsDirectory,
                 !journaled.contains(key)
             else { continue }
-            findings.append(ReconcileFinding(
-                key: key, kind: .untrackedMount,
-                detail: "\(entry.target) is mounted (device \(entry.device)) but has no journal", repaired: false))
+            findings.append(
+                ReconcileFinding(
+                    key: key, kind: .untrackedMount,
+                    detail: "\(entry.target) is mounted (device \(entry.device)) but has no journal", repaired: false))
         }
         return findings
     }

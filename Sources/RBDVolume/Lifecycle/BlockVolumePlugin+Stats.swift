@@ -139,7 +139,8 @@ extension BlockVolumePlugin {
         } catch {
             throw VolumeError(.notFound, error.message, path: path)
         }
-        let bytes = try wrap("cannot read the size of \(path)") { () throws(MountError) in try BlockProbe.size(of: path) }
+        let bytes = try wrap("cannot read the size of \(path)") { () throws(MountError) in try BlockProbe.size(of: path)
+        }
         return VolumeStats(usage: nil, deviceBytes: bytes, condition: condition(of: record))
     }
 

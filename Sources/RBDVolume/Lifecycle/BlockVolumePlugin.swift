@@ -5,7 +5,7 @@ import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// What `attach` did.
@@ -159,7 +159,8 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
             !path.string.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }), normalized != FilePath("/")
         else {
             throw VolumeError(
-                .invalidArgument, "\(what) \"\(printable(path.string))\" is not an absolute path below / without '..' "
+                .invalidArgument,
+                "\(what) \"\(printable(path.string))\" is not an absolute path below / without '..' "
                     + "or control characters")
         }
         return normalized
@@ -209,7 +210,9 @@ public final class BlockVolumePlugin<Provider: BlockDeviceProvider>: VolumePlugi
     func logPhases(_ operation: String, key: String, _ timings: PhaseTimings) {
         let logger = host.logger
         guard logger.logLevel <= .debug else { return }
-        var metadata: Logger.Metadata = ["volume": .string(key), "total": .string(PhaseTimings.milliseconds(timings.total))]
+        var metadata: Logger.Metadata = [
+            "volume": .string(key), "total": .string(PhaseTimings.milliseconds(timings.total)),
+        ]
         for phase in timings.phases { metadata[phase.name] = .string(PhaseTimings.milliseconds(phase.duration)) }
         logger.debug("\(operation) done", metadata: metadata)
     }

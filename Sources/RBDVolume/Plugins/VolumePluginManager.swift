@@ -23,23 +23,26 @@ public final class VolumePluginManager: Sendable {
             let name = plugin.name
             let problems = QualifiedName.violations(name)
             if !problems.isEmpty {
-                failures.append(.init(
-                    plugin: name, code: .invalidPluginName,
-                    reason: "volume plugin has invalid name: \"\(name)\": \(problems.joined(separator: "; "))"))
+                failures.append(
+                    .init(
+                        plugin: name, code: .invalidPluginName,
+                        reason: "volume plugin has invalid name: \"\(name)\": \(problems.joined(separator: "; "))"))
                 continue
             }
             if registry.withLock({ $0.contains { $0.name == name } }) {
-                failures.append(.init(
-                    plugin: name, code: .duplicatePlugin,
-                    reason: "volume plugin \"\(name)\" was registered more than once"))
+                failures.append(
+                    .init(
+                        plugin: name, code: .duplicatePlugin,
+                        reason: "volume plugin \"\(name)\" was registered more than once"))
                 continue
             }
             do {
                 try plugin.initialize(host: host)
             } catch {
-                failures.append(.init(
-                    plugin: name, code: .pluginInitFailed,
-                    reason: "could not initialize volume plugin \"\(name)\": \(error)"))
+                failures.append(
+                    .init(
+                        plugin: name, code: .pluginInitFailed,
+                        reason: "could not initialize volume plugin \"\(name)\": \(error)"))
                 continue
             }
             registry.withLock { $0.append(plugin) }

@@ -17,13 +17,15 @@ enum BookkeepingBench {
         let work = try ScratchTree(in: scratch, label: "bookkeeping")
         defer { work.remove() }
         let lockFile = work.root.appending("krbd.lock")
-        let bus = RBDBus(sysfs: fixture.sysfs, dev: fixture.tree.root.appending("dev"), proc: "/proc", lockFile: lockFile)
+        let bus = RBDBus(
+            sysfs: fixture.sysfs, dev: fixture.tree.root.appending("dev"), proc: "/proc", lockFile: lockFile)
         guard let device = try bus.device(id: 7) else { throw BenchError("fixture device 7 is missing") }
         var stale = device
         stale.imageID = "another-image"
         let missing = try ImageSpec(pool: "rbd", image: "not-mapped")
         let journal = Journal<MappedDevice>(directory: work.root.appending("journal"))
-        var record = JournalRecord<MappedDevice>(plugin: "kubernetes.io/rbd", key: "rbd-image-img7", fsType: "ext4", readOnly: false)
+        var record = JournalRecord<MappedDevice>(
+            plugin: "kubernetes.io/rbd", key: "rbd-image-img7", fsType: "ext4", readOnly: false)
         record.identity = device
         record.devicePath = device.devicePath
         record.phase = .mounted
@@ -69,15 +71,20 @@ enum BookkeepingBench {
         let attach = map + 2 * lock + 3 * save
         // detach: two volume locks (tearDown, detach), the bind check, the journal read, the
         // identity check (with the host lock), the journal removal.
-        let detach = 2 * lock + step("workload binds of the global path (mountinfo walk)") + step("journal: read a record")
+        let detach =
+            2 * lock + step("workload binds of the global path (mountinfo walk)") + step("journal: read a record")
             + step("unmap's identity check before the remove") + remove
 
         var table = MarkdownTable("step", "per call")
         for (name, _) in steps.variants { table.add(name, human(step(name))) }
         var totals = MarkdownTable("operation", "ours' bookkeeping, natively", "its steps")
         totals.add("map", human(map), "lock + 2 listings + read-back")
-        totals.add("attach + setUp (besides map, probe, mounts)", human(attach - map), "2 locks + 3 journal writes (fsync each)")
-        totals.add("tearDown + detach (besides unmounts, remove)", human(detach), "2 locks + bind check + journal read + identity check + journal removal")
+        totals.add(
+            "attach + setUp (besides map, probe, mounts)", human(attach - map),
+            "2 locks + 3 journal writes (fsync each)")
+        totals.add(
+            "tearDown + detach (besides unmounts, remove)", human(detach),
+            "2 locks + bind check + journal read + identity check + journal removal")
         return """
             ### Ours' bookkeeping around the kernel, natively (host; median of \(batches) interleaved batches)
 

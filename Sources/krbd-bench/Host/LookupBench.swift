@@ -61,7 +61,8 @@ enum LookupBench {
             let t = try set.run(batches: batches, batchSeconds: 0.05)
             let n = Double(size)
             lookup.add(
-                "\(size)", human(t["last"]!), human(t["floor1"]!), ratio(t["last"]!, t["floor1"]!), human(t["last"]! / n),
+                "\(size)", human(t["last"]!), human(t["floor1"]!), ratio(t["last"]!, t["floor1"]!),
+                human(t["last"]! / n),
                 human(t["missing"]!), ratio(t["missing"]!, t["floor1"]!), human(t["missing"]! / n), human(t["tight"]!),
                 ratio(t["last"]!, t["tight"]!))
             listing.add(

@@ -5,7 +5,7 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// `directories` × `files` empty files, root:root, 0755 directories and 0644 files.
@@ -73,13 +73,15 @@ enum OwnershipBench {
             var report: Ownership.Report?
             ours.append(try seconds { report = try Ownership.apply(root: tree.root, gid: gid, policy: .always) })
             guard let report, report.visited == tree.entries, report.changed == tree.entries else {
-                throw BenchError("Ownership.apply did not change all \(tree.entries) entries: \(String(describing: report))")
+                throw BenchError(
+                    "Ownership.apply did not change all \(tree.entries) entries: \(String(describing: report))")
             }
             try tree.reset(gid: 0)
-            cli.append(try seconds {
-                try runTool(["chown", "-R", ":\(gid)", tree.root.string])
-                try runTool(["chmod", "-R", "g+rwX", tree.root.string])
-            })
+            cli.append(
+                try seconds {
+                    try runTool(["chown", "-R", ":\(gid)", tree.root.string])
+                    try runTool(["chmod", "-R", "g+rwX", tree.root.string])
+                })
         }
         // The tree as `.always` leaves it (root matches), then the O(1) check, many times.
         _ = try Ownership.apply(root: tree.root, gid: gid, policy: .always)
@@ -88,7 +90,8 @@ enum OwnershipBench {
         for _ in 0..<7 {
             let n = 2000
             let t = try seconds {
-                for _ in 0..<n where try Ownership.apply(root: tree.root, gid: gid, policy: .onRootMismatch).skipped == .rootMatches {
+                for _ in 0..<n
+                where try Ownership.apply(root: tree.root, gid: gid, policy: .onRootMismatch).skipped == .rootMatches {
                     skipped += 1
                 }
             }

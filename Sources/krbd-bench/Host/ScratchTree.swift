@@ -3,7 +3,7 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// A scratch directory of the benchmark, removed by `remove()`.

@@ -5,7 +5,7 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 struct SysfsFixture {
@@ -97,7 +97,9 @@ struct SysfsFixture {
                     for i in 0..<length { out[prefix.count + i] = CChar(bitPattern: name[i]) }
                     for (i, byte) in suffix.enumerated() { out[prefix.count + length + i] = CChar(bitPattern: byte) }
                 }
-                let fd = path.withUnsafeBufferPointer { system_openat(base, name: $0.baseAddress!, O_RDONLY | O_CLOEXEC) }
+                let fd = path.withUnsafeBufferPointer {
+                    system_openat(base, name: $0.baseAddress!, O_RDONLY | O_CLOEXEC)
+                }
                 if fd < 0 { throw BenchError("floor open: \(Errno.current)") }
                 let n = buffer.withUnsafeMutableBytes { system_read(fd, $0) }
                 _ = system_close(fd)

@@ -8,7 +8,7 @@ import RBDVolume
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// A volume attached by the floor or the CLI path.
@@ -101,7 +101,8 @@ struct AttachBench {
 
     func cliAttach(_ image: String) throws -> BareVolume {
         let output = try runTool(
-            ["rbd", "device", "map", "-o", "noudev,exclusive"] + cluster.cliArguments + ["\(cluster.pool)/\(image)"]).output
+            ["rbd", "device", "map", "-o", "noudev,exclusive"] + cluster.cliArguments + ["\(cluster.pool)/\(image)"]
+        ).output
         guard let node = output.split(separator: "\n").first(where: { $0.hasPrefix("/dev/rbd") }),
             let id = Int(node.dropFirst("/dev/rbd".count))
         else { throw BenchError("rbd device map printed \(output)") }
@@ -213,7 +214,10 @@ struct AttachBench {
             floor: {
                 let floorImage = images.removeFirst()
                 var volume: BareVolume?
-                samples.floor.append(try seconds { volume = try floorAttach(floorImage, request: Self.request(request, image: floorImage)) })
+                samples.floor.append(
+                    try seconds {
+                        volume = try floorAttach(floorImage, request: Self.request(request, image: floorImage))
+                    })
                 withoutMkfs.floor.append(samples.floor.last! - volume!.mkfs)
                 try floorDetach(volume!)
             },

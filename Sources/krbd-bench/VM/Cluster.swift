@@ -2,7 +2,7 @@
 import KRBD
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 struct Cluster {
@@ -19,7 +19,9 @@ struct Cluster {
 
     static func fromEnvironment() throws -> Cluster {
         func variable(_ name: String) throws -> String {
-            guard let value = getenv(name) else { throw BenchError("\(name) is not set: run `krbd-bench vm` inside scripts/sandbox") }
+            guard let value = getenv(name) else {
+                throw BenchError("\(name) is not set: run `krbd-bench vm` inside scripts/sandbox")
+            }
             return String(cString: value)
         }
         let key = try variable("KRBD_TEST_KEY")

@@ -4,7 +4,7 @@ import LinuxSystem
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 enum Floor {
@@ -69,7 +69,9 @@ enum Floor {
     /// The one id in `after` that is not in `before`.
     static func newID(_ before: Set<Int>, _ after: Set<Int>) throws -> Int {
         let fresh = after.subtracting(before)
-        guard fresh.count == 1, let id = fresh.first else { throw BenchError("expected one new rbd device, found \(fresh.sorted())") }
+        guard fresh.count == 1, let id = fresh.first else {
+            throw BenchError("expected one new rbd device, found \(fresh.sorted())")
+        }
         return id
     }
 

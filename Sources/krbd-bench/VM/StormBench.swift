@@ -10,7 +10,7 @@ import RBDVolume
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// The floor's keyring work while N floor writes are in flight: as ours (RBDBus.map), each

@@ -2,7 +2,7 @@
 // as many threads as CPUs: 2 here) nor DispatchQueue.concurrentPerform (its width is the CPU count
 // too) runs 32 blocking kernel writes at the same time: plain pthreads do.
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// Where one thread's outcome goes: written by that thread only, read after pthread_join (which
@@ -46,12 +46,14 @@ func onThreads<R>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> R) t
             slot.end = .now
         }
         var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { context in
-            let start = Unmanaged<ThreadStart>.fromOpaque(context!).takeRetainedValue()
-            pthread_barrier_wait(start.gate)
-            start.work()
-            return nil
-        }, Unmanaged.passRetained(start).toOpaque())
+        let rc = pthread_create(
+            &thread, nil,
+            { context in
+                let start = Unmanaged<ThreadStart>.fromOpaque(context!).takeRetainedValue()
+                pthread_barrier_wait(start.gate)
+                start.work()
+                return nil
+            }, Unmanaged.passRetained(start).toOpaque())
         // The threads made so far wait at the barrier for a count that never comes: a bench
         // that cannot start its threads cannot go on, nor end them.
         if rc != 0 { fatalError("pthread_create failed (\(rc)) for thread \(index + 1) of \(count)") }

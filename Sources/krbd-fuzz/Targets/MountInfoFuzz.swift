@@ -79,7 +79,9 @@ enum MountInfoFuzz {
         }
         // The walk's table (what production reads) is libmount's, field for field.
         let ours = (try? MountTable(parsing: text))?.entries ?? []
-        require(ours == table.entries, "the walk's table \(ours) differs from libmount's \(table.entries) for \(quoted(text))")
+        require(
+            ours == table.entries,
+            "the walk's table \(ours) differs from libmount's \(table.entries) for \(quoted(text))")
         let parsed = table.entries.map { ($0.device.major, $0.device.minor, $0.root, $0.target) }
         let expected = mounts.map { ($0.major, $0.minor, FilePath($0.root), FilePath($0.target)) }
         require(

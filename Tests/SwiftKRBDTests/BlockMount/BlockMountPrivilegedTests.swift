@@ -65,16 +65,19 @@ func tryWrite(_ path: FilePath) -> Int32 {
         let mounter = Mounter()
 
         let first = try MockingDriver.with { driver in
-            let first = try mounter.formatAndMount(device: device, target: global, fsType: "ext4", mountOptions: "noatime")
+            let first = try mounter.formatAndMount(
+                device: device, target: global, fsType: "ext4", mountOptions: "noatime")
             // One probe (the formatter trusts it: no other mkfs ran since), then mkfs, then mount.
             #expect(driver.calls("openat", pathContains: device.string).count == 1)
             // The probe asked for what libblkid and the blank check read, all at once.
             let mib = 1 << 20
             let size = 64 * mib
-            #expect(driver.calls("posix_fadvise").map(\.arguments) == [
-                (0, 516 << 10), (mib, 4096), (2 * mib, 4096), (4 * mib, 4096), (size - 2 * mib, 2 * mib),
-                (516 << 10, mib - (516 << 10)),
-            ].map { ["offset=\($0.0)", "length=\($0.1)", "advice=\(POSIX_FADV_WILLNEED)"] })
+            #expect(
+                driver.calls("posix_fadvise").map(\.arguments)
+                    == [
+                        (0, 516 << 10), (mib, 4096), (2 * mib, 4096), (4 * mib, 4096), (size - 2 * mib, 2 * mib),
+                        (516 << 10, mib - (516 << 10)),
+                    ].map { ["offset=\($0.0)", "length=\($0.1)", "advice=\(POSIX_FADV_WILLNEED)"] })
             return first
         }
         #expect(first.outcome == .formattedAndMounted)
@@ -210,8 +213,9 @@ func tryWrite(_ path: FilePath) -> Int32 {
         try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: outside.appending("secret.txt").string)
         try fm.createDirectory(atPath: global.appending("data/nested").string, withIntermediateDirectories: true)
         try "x".write(toFile: global.appending("data/file").string, atomically: false, encoding: .utf8)
-        try fm.createSymbolicLink(atPath: global.appending("data/escape").string,
-                                  withDestinationPath: outside.appending("secret.txt").string)
+        try fm.createSymbolicLink(
+            atPath: global.appending("data/escape").string,
+            withDestinationPath: outside.appending("secret.txt").string)
         try fm.createSymbolicLink(atPath: global.appending("escape-dir").string, withDestinationPath: outside.string)
         // Another filesystem mounted inside the volume is not entered.
         let foreign = try s.makeDirectory("foreign")

@@ -55,12 +55,15 @@ func writePartitionTable(_ image: FilePath, label: String) throws {
     }
     let lastLBA = UInt64(sectors - 1)
     var entries = [UInt8](repeating: 0, count: 128 * 128)
-    let linuxType: [UInt8] = [0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4]
+    let linuxType: [UInt8] = [
+        0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4,
+    ]
     let entry = linuxType + [UInt8](repeating: 0x11, count: 16) + le(UInt64(2048)) + le(lastLBA - 34)
     entries.replaceSubrange(0..<entry.count, with: entry)
     var header = Array("EFI PART".utf8) + le(UInt32(0x0001_0000)) + le(UInt32(92)) + le(UInt32(0)) + le(UInt32(0))
     header += le(UInt64(1)) + le(lastLBA) + le(UInt64(34)) + le(lastLBA - 34)
-    header += [UInt8](repeating: 0x22, count: 16) + le(UInt64(2)) + le(UInt32(128)) + le(UInt32(128)) + le(crc32(entries))
+    header +=
+        [UInt8](repeating: 0x22, count: 16) + le(UInt64(2)) + le(UInt32(128)) + le(UInt32(128)) + le(crc32(entries))
     header.replaceSubrange(16..<20, with: le(crc32(header)))
     try handle.seek(toOffset: 0)
     handle.write(Data(mbr(type: 0xEE, start: 1, count: sectors - 1)))

@@ -31,7 +31,9 @@ import Testing
         #expect(error?.code == .unknownData && error?.message.contains("byte \(offset) is not zero") == true)
         #expect(error?.message.contains("conflicting") == false)
         let wiped = try sparseFile(dir("wiped.img"), mebibytes: 32)
-        try sh("mkfs.ext4 -q -F '\(wiped)' && dd if=/dev/zero of='\(wiped)' bs=4096 count=1 seek=0 conv=notrunc status=none")
+        try sh(
+            "mkfs.ext4 -q -F '\(wiped)' && dd if=/dev/zero of='\(wiped)' bs=4096 count=1 seek=0 conv=notrunc status=none"
+        )
         try sh("dd if=/dev/zero of='\(wiped)' bs=1024 count=1 seek=1 conv=notrunc status=none")
         guard case .nonZeroData = try BlockProbe.probe(wiped).result else {
             Issue.record("a wiped ext4 superblock must read as non-zero data without a signature")
@@ -44,7 +46,9 @@ import Testing
         let dir = try TemporaryDirectory()
         let blank = try sparseFile(dir("blank.img"), mebibytes: 8)
         MockingDriver.with { driver in
-            let error = #expect(throws: MountError.self) { try FilesystemFormatter().format(device: blank, fsType: fsType) }
+            let error = #expect(throws: MountError.self) {
+                try FilesystemFormatter().format(device: blank, fsType: fsType)
+            }
             #expect(error?.code == .invalidOptions)
             #expect(driver.calls("posix_spawn").isEmpty)
         }
@@ -55,7 +59,8 @@ import Testing
         let image = try sparseFile(dir("ext4.img"), mebibytes: 32)
         try sh("mkfs.ext4 -q -F -L krbdlabel -U 0b7d9a3e-3f4a-4c1e-9a51-1d2c3b4a5f60 '\(image)'")
         let probe = try BlockProbe.probe(image)
-        #expect(probe.result == .filesystem(type: "ext4", uuid: "0b7d9a3e-3f4a-4c1e-9a51-1d2c3b4a5f60", label: "krbdlabel"))
+        #expect(
+            probe.result == .filesystem(type: "ext4", uuid: "0b7d9a3e-3f4a-4c1e-9a51-1d2c3b4a5f60", label: "krbdlabel"))
         #expect(probe.result.filesystemType == "ext4")
     }
 
@@ -128,9 +133,10 @@ import Testing
             let result = try FilesystemFormatter().format(device: image, fsType: "ext4", options: ["-L", "fresh"])
             let spawn = driver.calls("posix_spawn")
             #expect(spawn.count == 1)
-            #expect(spawn.first?.arguments == [
-                "-F", "-m0", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1", "-L", "fresh", image.string,
-            ])
+            #expect(
+                spawn.first?.arguments == [
+                    "-F", "-m0", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1", "-L", "fresh", image.string,
+                ])
             return result
         }
         #expect(result.outcome == .formatted)
@@ -240,7 +246,8 @@ import Testing
         #expect(try BlockProbe.probe(image).result == .blank)
         let result = try MockingDriver.with { driver in
             let result = try FilesystemFormatter().format(
-                device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
+                device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false,
+                queue: queue)
             #expect(driver.calls("openat", pathContains: "blank.img").isEmpty, "no probe before or after mkfs")
             #expect(driver.calls("posix_spawn").count == 1)
             return result
@@ -261,7 +268,8 @@ import Testing
         queue.release(other)
         try MockingDriver.with { driver in
             let result = try FilesystemFormatter().format(
-                device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
+                device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false,
+                queue: queue)
             #expect(result.outcome == .existing(type: "ext4"))
             #expect(!driver.calls("openat", pathContains: "raced.img").isEmpty, "the device was probed again")
             #expect(driver.calls("posix_spawn").isEmpty, "the other formatter's filesystem is kept")
@@ -278,7 +286,8 @@ import Testing
         queue.release(other)
         try MockingDriver.with { driver in
             let result = try FilesystemFormatter().format(
-                device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false, queue: queue)
+                device: image, fsType: "ext4", options: [], readOnly: false, probedBlank: mark, verify: false,
+                queue: queue)
             #expect(result.outcome == .formatted)
             #expect(!driver.calls("openat", pathContains: "busy.img").isEmpty, "probed again under the slot")
         }

@@ -82,18 +82,19 @@ import Testing
         "/srv/data", "/mnt/with space", "/nothing/here", "/var/lib/kubelet/plugins/kubernetes.io/rbd/mounts/",
     ])
     func referenceTargetsMatchTheLibmountTable(global: String) throws {
-        let text = Self.fixture + """
-            110 22 252:32 / /var/lib/kubelet/plugins/kubernetes.io/rbd/mounts/my\\040vol rw - ext4 /dev/rbd2 rw
-            111 22 252:32 / /var/lib/kubelet/pods/a\\011b/volumes/kubernetes.io~rbd/v\\134x rw - ext4 /dev/rbd2 rw
-            120 22 8:1 /data /srv/data rw - ext4 /dev/sda1 rw
-            121 22 8:1 /database /srv/db rw - ext4 /dev/sda1 rw
-            122 22 8:1 /data/x /srv/x rw - ext4 /dev/sda1 rw
-            123 120 252:48 / /srv/data rw - ext4 /dev/rbd3 rw
-            124 22 252:48 / /srv/data-bind rw - ext4 /dev/rbd3 rw
-            malformed line
-            125 22 x:y / /bad rw - ext4 /dev/bad rw
+        let text =
+            Self.fixture + """
+                110 22 252:32 / /var/lib/kubelet/plugins/kubernetes.io/rbd/mounts/my\\040vol rw - ext4 /dev/rbd2 rw
+                111 22 252:32 / /var/lib/kubelet/pods/a\\011b/volumes/kubernetes.io~rbd/v\\134x rw - ext4 /dev/rbd2 rw
+                120 22 8:1 /data /srv/data rw - ext4 /dev/sda1 rw
+                121 22 8:1 /database /srv/db rw - ext4 /dev/sda1 rw
+                122 22 8:1 /data/x /srv/x rw - ext4 /dev/sda1 rw
+                123 120 252:48 / /srv/data rw - ext4 /dev/rbd3 rw
+                124 22 252:48 / /srv/data-bind rw - ext4 /dev/rbd3 rw
+                malformed line
+                125 22 x:y / /bad rw - ext4 /dev/bad rw
 
-            """
+                """
         let dir = try TemporaryDirectory()
         try dir.write("proc/self/mountinfo", text)
         let table = try MountTable.libmount(parsing: text)
@@ -104,13 +105,14 @@ import Testing
     /// The table is the walk's; libmount reads every field of every line the same way: the
     /// fixture's escapes, stacked mounts and optional fields, and this host's own table.
     @Test func theWalkReadsEveryEntryAsLibmountDoes() throws {
-        let tricky = Self.fixture + """
-            110 22 252:32 / /k/mounts/my\\040vol rw - ext4 /dev/rbd2 rw
-            111 22 252:32 /a\\011b /k/pods/v\\134x rw,nodev shared:3 master:1 - ext4 /dev/rbd2 rw,stripe=4
-            112 22 0:44 / /run/none rw - tmpfs none rw,size=10k
-            113 22 0:45 / /run/nosource rw - tmpfs
+        let tricky =
+            Self.fixture + """
+                110 22 252:32 / /k/mounts/my\\040vol rw - ext4 /dev/rbd2 rw
+                111 22 252:32 /a\\011b /k/pods/v\\134x rw,nodev shared:3 master:1 - ext4 /dev/rbd2 rw,stripe=4
+                112 22 0:44 / /run/none rw - tmpfs none rw,size=10k
+                113 22 0:45 / /run/nosource rw - tmpfs
 
-            """
+                """
         let live = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         for text in [tricky, live] {
             let walked = try MountTable(parsing: text).entries
@@ -122,7 +124,9 @@ import Testing
 
     @Test func referenceTargetsOfTheTrickyPaths() throws {
         let dir = try TemporaryDirectory()
-        try dir.write("proc/self/mountinfo", """
+        try dir.write(
+            "proc/self/mountinfo",
+            """
             110 22 252:32 / /k/mounts/my\\040vol rw - ext4 /dev/rbd2 rw
             111 22 252:32 / /k/pods/a\\011b/v\\134x rw - ext4 /dev/rbd2 rw
             120 22 8:1 /data /srv/data rw - ext4 /dev/sda1 rw

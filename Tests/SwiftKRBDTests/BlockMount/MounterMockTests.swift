@@ -14,9 +14,11 @@ import Testing
         try dir.write("proc/self/mountinfo", lines.joined(separator: "\n") + "\n")
         if let held {
             try dir.write("proc/4321/comm", "holder-app\n")
-            try FileManager.default.createDirectory(atPath: dir("proc/4321/fd").string, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: dir("proc/4321/fd").string, withIntermediateDirectories: true)
             try FileManager.default.createSymbolicLink(atPath: dir("proc/4321/cwd").string, withDestinationPath: "/")
-            try FileManager.default.createSymbolicLink(atPath: dir("proc/4321/fd/7").string, withDestinationPath: held.string)
+            try FileManager.default.createSymbolicLink(
+                atPath: dir("proc/4321/fd/7").string, withDestinationPath: held.string)
             try dir.write("proc/99/comm", "bystander\n")
             try FileManager.default.createSymbolicLink(atPath: dir("proc/99/cwd").string, withDestinationPath: "/tmp")
         }
@@ -32,11 +34,13 @@ import Testing
     @Test func busyUnmountNamesTheMountsAndProcessesThatHoldIt() throws {
         let dir = try TemporaryDirectory()
         let target = FilePath("/var/lib/kubelet/plugins/rbd/mounts/img")
-        let proc = try Self.fixtureProc(dir, mountinfo: [
-            "22 1 8:1 / / rw - ext4 /dev/sda1 rw",
-            "100 22 252:0 / \(target) rw - ext4 /dev/rbd0 rw",
-            "101 100 0:40 / \(target)/inner rw - tmpfs tmpfs rw",
-        ], holderCwd: target.appending("data/log.txt"))
+        let proc = try Self.fixtureProc(
+            dir,
+            mountinfo: [
+                "22 1 8:1 / / rw - ext4 /dev/sda1 rw",
+                "100 22 252:0 / \(target) rw - ext4 /dev/rbd0 rw",
+                "101 100 0:40 / \(target)/inner rw - tmpfs tmpfs rw",
+            ], holderCwd: target.appending("data/log.txt"))
         MockingDriver.with { driver in
             driver.fail("umount2", with: .resourceBusy)
             #expect {
@@ -45,7 +49,8 @@ import Testing
                 let error = error as! MountError
                 return error.code == .busy && error.errno == .resourceBusy
                     && error.holders.contains(.mount(target.appending("inner")))
-                    && error.holders.contains(.process(pid: 4321, command: "holder-app", path: target.appending("data/log.txt")))
+                    && error.holders.contains(
+                        .process(pid: 4321, command: "holder-app", path: target.appending("data/log.txt")))
                     && !error.holders.contains { if case .process(99, _, _) = $0 { true } else { false } }
                     && error.description.contains("holder-app")
             }
@@ -97,10 +102,12 @@ import Testing
     @Test func writableBindWhereReadOnlyWasAskedIsUndone() throws {
         let dir = try TemporaryDirectory()
         let target = FilePath("/krbd/pods/uid/vol")
-        let proc = try Self.fixtureProc(dir, mountinfo: [
-            "22 1 8:1 / / rw - ext4 /dev/sda1 rw",
-            "200 22 252:0 / \(target) rw,nodev - ext4 /dev/rbd0 rw",
-        ])
+        let proc = try Self.fixtureProc(
+            dir,
+            mountinfo: [
+                "22 1 8:1 / / rw - ext4 /dev/sda1 rw",
+                "200 22 252:0 / \(target) rw,nodev - ext4 /dev/rbd0 rw",
+            ])
         MockingDriver.with { driver in
             driver.on("mount") { _ in .succeed(0) }
             driver.on("umount2") { _ in .succeed(0) }
@@ -135,10 +142,12 @@ import Testing
     @Test func atomicBindFallsBackToTwoStepsOnENOSYS() throws {
         let dir = try TemporaryDirectory()
         let target = FilePath("/krbd/pods/uid/vol")
-        let proc = try Self.fixtureProc(dir, mountinfo: [
-            "22 1 8:1 / / rw - ext4 /dev/sda1 rw",
-            "200 22 252:0 / \(target) ro,nodev - ext4 /dev/rbd0 rw",
-        ])
+        let proc = try Self.fixtureProc(
+            dir,
+            mountinfo: [
+                "22 1 8:1 / / rw - ext4 /dev/sda1 rw",
+                "200 22 252:0 / \(target) ro,nodev - ext4 /dev/rbd0 rw",
+            ])
         try MockingDriver.with { driver in
             driver.fail("open_tree", with: .noFunction)
             driver.on("mount") { _ in .succeed(0) }
@@ -178,7 +187,9 @@ import Testing
             driver.on("move_mount") { _ in .succeed(0) }
             driver.on("statx") { _ in .succeed(0) }  // a kernel without STATX_ATTR_MOUNT_ROOT: mountinfo decides
             #expect(try Mounter(proc: proc).bind(source: dir.path, target: target, readOnly: true) == .atomic)
-            let order = driver.trace.map(\.name).filter { ["open_tree", "mount_setattr", "move_mount", "mount"].contains($0) }
+            let order = driver.trace.map(\.name).filter {
+                ["open_tree", "mount_setattr", "move_mount", "mount"].contains($0)
+            }
             #expect(order == ["open_tree", "mount_setattr", "move_mount"])
             #expect(driver.calls("mount_setattr").first?.arguments.first == "set=1")
         }
@@ -188,12 +199,15 @@ import Testing
         try MockingDriver.with { driver in
             driver.on("mount") { _ in .succeed(0) }
             driver.on("statvfs") { _ in .succeed(Int(UInt(MS_RDONLY) | UInt(MS_NODEV))) }
-            try Mounter().mount(device: "/dev/krbd0", target: "/mnt/krbd", fsType: "xfs",
-                                options: "noatime,nodev,logbsize=256k", readOnly: true)
+            try Mounter().mount(
+                device: "/dev/krbd0", target: "/mnt/krbd", fsType: "xfs",
+                options: "noatime,nodev,logbsize=256k", readOnly: true)
             let call = try #require(driver.calls("mount").first)
-            #expect(call.arguments == [
-                "/dev/krbd0", "xfs", "flags=\(UInt(MS_RDONLY) | UInt(MS_NOATIME) | UInt(MS_NODEV))", "logbsize=256k,nouuid",
-            ])
+            #expect(
+                call.arguments == [
+                    "/dev/krbd0", "xfs", "flags=\(UInt(MS_RDONLY) | UInt(MS_NOATIME) | UInt(MS_NODEV))",
+                    "logbsize=256k,nouuid",
+                ])
         }
     }
 
@@ -222,7 +236,8 @@ import Testing
         MockingDriver.with { driver in
             driver.fail("mount", with: .invalidArgument)
             #expect {
-                try Mounter().mount(device: "/dev/krbd0", target: "/mnt/krbd", fsType: "ext4", options: "secretish=hunter2")
+                try Mounter().mount(
+                    device: "/dev/krbd0", target: "/mnt/krbd", fsType: "ext4", options: "secretish=hunter2")
             } throws: { error in
                 let error = error as! MountError
                 return error.code == .mountFailed && error.description.contains("bad superblock")
@@ -273,7 +288,8 @@ import Testing
 
     @Test func mountPointFallsBackToTheMountTable() throws {
         let dir = try TemporaryDirectory()
-        let proc = try Self.fixtureProc(dir, mountinfo: ["22 1 8:1 / / rw - ext4 /dev/sda1 rw", "30 22 0:9 / /data rw - tmpfs t rw"])
+        let proc = try Self.fixtureProc(
+            dir, mountinfo: ["22 1 8:1 / / rw - ext4 /dev/sda1 rw", "30 22 0:9 / /data rw - tmpfs t rw"])
         try MockingDriver.with { driver throws in
             driver.on("statx") { _ in .succeed(0) }  // a kernel that does not report STATX_ATTR_MOUNT_ROOT
             #expect(try Mounter(proc: proc).isMountPoint("/data"))
@@ -292,7 +308,9 @@ import Testing
         try Mounter().cleanupMountPoint(dir("empty"))
         #expect(!FileManager.default.fileExists(atPath: dir("empty").string))
         try dir.write("full/keep.txt", "data")
-        #expect { try Mounter().cleanupMountPoint(dir("full")) } throws: { ($0 as! MountError).code == .directoryFailed }
+        #expect { try Mounter().cleanupMountPoint(dir("full")) } throws: {
+            ($0 as! MountError).code == .directoryFailed
+        }
         #expect(try dir.read("full/keep.txt") == "data")
     }
 

@@ -30,7 +30,8 @@ import Testing
         try file("outside/secret.txt", 0o600)
         try fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dir("vol/sub").string)
         try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir("vol").string)
-        try fm.createSymbolicLink(atPath: dir("vol/link-file").string, withDestinationPath: dir("outside/secret.txt").string)
+        try fm.createSymbolicLink(
+            atPath: dir("vol/link-file").string, withDestinationPath: dir("outside/secret.txt").string)
         try fm.createSymbolicLink(atPath: dir("vol/sub/link-dir").string, withDestinationPath: dir("outside").string)
         return Tree(dir: dir)
     }
@@ -98,7 +99,8 @@ import Testing
 
     @Test func aSymlinkRootIsRefused() throws {
         let tree = try Self.makeTree()
-        try FileManager.default.createSymbolicLink(atPath: tree.dir("vol-link").string, withDestinationPath: tree.outside.string)
+        try FileManager.default.createSymbolicLink(
+            atPath: tree.dir("vol-link").string, withDestinationPath: tree.outside.string)
         #expect { try Ownership.apply(root: tree.dir("vol-link"), gid: Self.gid) } throws: { error in
             let error = error as! MountError
             return error.code == .ownershipFailed && [.tooManySymbolicLinkLevels, .notDirectory].contains(error.errno)

@@ -13,12 +13,16 @@ import Testing
         .appendingPathComponent("krbd").path
 
     func krbd(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build krbd first: swift build --build-tests")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.binary), "build krbd first: swift build --build-tests")
         return try runTool(Self.binary, arguments)
     }
 
     func roots(_ fake: FakeRBDKernel) -> [String] {
-        ["--sysfs", fake.sysfs.string, "--dev", fake.dev.string, "--lock-file", fake.root.appending("krbd.lock").string]
+        [
+            "--sysfs", fake.sysfs.string, "--dev", fake.dev.string, "--lock-file",
+            fake.root.appending("krbd.lock").string,
+        ]
     }
 
     @Test func listShowsDevicesAsTableAndJSON() throws {
@@ -29,9 +33,11 @@ import Testing
         let table = try krbd(["list"] + roots(fake))
         #expect(table.status == 0)
         let lines = table.output.split(separator: "\n").map(String.init)
-        #expect(lines.first?.split(separator: " ", omittingEmptySubsequences: true)
-            == ["id", "pool", "namespace", "image", "snap", "device"])
-        #expect(lines.contains { $0.hasPrefix("3 ") && $0.contains("ns1") && $0.contains("nsimg") && $0.contains("s1") })
+        #expect(
+            lines.first?.split(separator: " ", omittingEmptySubsequences: true)
+                == ["id", "pool", "namespace", "image", "snap", "device"])
+        #expect(
+            lines.contains { $0.hasPrefix("3 ") && $0.contains("ns1") && $0.contains("nsimg") && $0.contains("s1") })
         let json = try krbd(["list", "--json"] + roots(fake))
         // rbd device list --format json's fields, names and types; ours beside them.
         let decoded = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]])
@@ -43,25 +49,27 @@ import Testing
         #expect(decoded[0]["clusterFSID"] as? String == fake.fsid && decoded[0]["configInfo"] == nil)
     }
 
-    @Test(arguments: [
-        (["map", "rbd/bad name", "--mon", "127.0.0.1"], Int32(10)),
-        (["map", "rbd/img@", "--mon", "127.0.0.1"], 10),
-        (["map", "rbd/img", "--mon", "127.0.0.1", "-o", "bogus=1"], 11),
-        (["map", "rbd/img", "--mon", "127.0.0.1", "-o", "ms_mode=fast"], 11),
-        (["map", "rbd/img", "--mon", "ceph-mon.example"], 12),
-        (["map", "rbd/img", "--mon", "127.0.0.1", "--secret-file", "/nonexistent/krbd-key"], 13),
-        (["map"], 64),
-        (["attach"], 64),
-        (["attach", "rbd/img", "--fencing", "sometimes"], 64),
-        (["setup", "rbd/img"], 64),
-    ] as [([String], Int32)])
+    @Test(
+        arguments: [
+            (["map", "rbd/bad name", "--mon", "127.0.0.1"], Int32(10)),
+            (["map", "rbd/img@", "--mon", "127.0.0.1"], 10),
+            (["map", "rbd/img", "--mon", "127.0.0.1", "-o", "bogus=1"], 11),
+            (["map", "rbd/img", "--mon", "127.0.0.1", "-o", "ms_mode=fast"], 11),
+            (["map", "rbd/img", "--mon", "ceph-mon.example"], 12),
+            (["map", "rbd/img", "--mon", "127.0.0.1", "--secret-file", "/nonexistent/krbd-key"], 13),
+            (["map"], 64),
+            (["attach"], 64),
+            (["attach", "rbd/img", "--fencing", "sometimes"], 64),
+            (["setup", "rbd/img"], 64),
+        ] as [([String], Int32)])
     func badInputIsOneLineWithAStableCodeAndWritesNothing(_ arguments: [String], _ code: Int32) throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
         let result = try krbd(arguments + roots(fake))
         #expect(result.status == code, "\(result.output)")
         // Usage errors too: one line, naming the help to read (issue 11.8).
-        #expect(result.output.hasPrefix("krbd: ") && result.output.split(separator: "\n").count == 1, "\(result.output)")
+        #expect(
+            result.output.hasPrefix("krbd: ") && result.output.split(separator: "\n").count == 1, "\(result.output)")
         if code == 64 { #expect(result.output.contains("--help")) }
         #expect(try dir.read("sys/bus/rbd/add_single_major").isEmpty)
     }
@@ -72,9 +80,12 @@ import Testing
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
         for (command, code) in [("stats", Int32(59)), ("expand", 51)] {
-            let result = try krbd([command, "rbd/img", "--mon", "127.0.0.1", "--root", dir("node").string] + roots(fake))
+            let result = try krbd(
+                [command, "rbd/img", "--mon", "127.0.0.1", "--root", dir("node").string] + roots(fake))
             #expect(result.status == code, "\(command): \(result.output)")
-            #expect(result.output.hasPrefix("krbd: ") && result.output.split(separator: "\n").count == 1, "\(result.output)")
+            #expect(
+                result.output.hasPrefix("krbd: ") && result.output.split(separator: "\n").count == 1, "\(result.output)"
+            )
             #expect(result.output.contains("not attached"))
         }
         #expect(try dir.read("sys/bus/rbd/add_single_major").isEmpty)
@@ -85,11 +96,14 @@ import Testing
         let fake = try FakeRBDKernel(in: dir)
         let keyFile = try dir.write("client.admin.key", testKey + "\n")
         // This host has no ceph key type (no libceph): add_key fails, the error is typed.
-        let result = try krbd(["map", "rbd/plain", "--mon", "127.0.0.1", "--secret-file", keyFile.string] + roots(fake))
+        let result = try krbd(
+            ["map", "rbd/plain", "--mon", "127.0.0.1", "--secret-file", keyFile.string] + roots(fake))
         #expect(result.status != 0)
-        #expect(!result.output.contains(testKey) && !result.output.contains(String(testKey.prefix(12))), "\(result.output)")
+        #expect(
+            !result.output.contains(testKey) && !result.output.contains(String(testKey.prefix(12))), "\(result.output)")
         let optIn = try krbd(
-            ["map", "rbd/plain", "--mon", "127.0.0.1", "--secret-file", keyFile.string, "--secret-in-request"] + roots(fake))
+            ["map", "rbd/plain", "--mon", "127.0.0.1", "--secret-file", keyFile.string, "--secret-in-request"]
+                + roots(fake))
         #expect(!optIn.output.contains(testKey), "\(optIn.output)")
     }
 

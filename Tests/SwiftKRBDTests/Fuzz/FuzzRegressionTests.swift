@@ -9,10 +9,11 @@ import Testing
 @Suite struct FuzzRegressionTests {
     /// imagespec: a component that starts with a combining mark joins the `/` or `@` before it
     /// into one Character; parsing split on Characters, so the spec's own description did not parse.
-    @Test(arguments: [
-        ("rbd", nil, "\u{301}img", nil), ("rbd", "\u{301}ns", "img", nil), ("rbd", nil, "img", "\u{301}snap"),
-        ("p\u{600}", nil, "img", nil),
-    ] as [(String, String?, String, String?)])
+    @Test(
+        arguments: [
+            ("rbd", nil, "\u{301}img", nil), ("rbd", "\u{301}ns", "img", nil), ("rbd", nil, "img", "\u{301}snap"),
+            ("p\u{600}", nil, "img", nil),
+        ] as [(String, String?, String, String?)])
     func specStartingWithACombiningMarkParsesBack(
         _ pool: String, _ namespace: String?, _ image: String, _ snapshot: String?
     ) throws {
@@ -22,10 +23,12 @@ import Testing
 
     /// paths: `decode` refused every name with `~h` anywhere (only the hashed suffix marks a
     /// hashed name), and searched `-image-` by Characters (a combining mark after it hid it).
-    @Test(arguments: [
-        ("rbd", nil, "a~hb", nil), ("rbd", nil, "img", "~h"), ("p", "n", "\u{301}img", nil), ("p\u{600}", nil, "i", nil),
-        ("p", nil, "i", "\u{301}s"),
-    ] as [(String, String?, String, String?)])
+    @Test(
+        arguments: [
+            ("rbd", nil, "a~hb", nil), ("rbd", nil, "img", "~h"), ("p", "n", "\u{301}img", nil),
+            ("p\u{600}", nil, "i", nil),
+            ("p", nil, "i", "\u{301}s"),
+        ] as [(String, String?, String, String?)])
     func directoryNamesDecodeBack(_ pool: String, _ namespace: String?, _ image: String, _ snapshot: String?) throws {
         let name = VolumeDirectoryName.encode(pool: pool, namespace: namespace, image: image, snapshot: snapshot)
         let decoded = try #require(VolumeDirectoryName.decode(name))
@@ -50,7 +53,8 @@ import Testing
     /// into the add request, where `x y` would split it.
     @Test(arguments: [
         #"{"ip":"x y","isIPv6":false,"legacyPort":1}"#, #"{"ip":"10.0.0.1","isIPv6":false}"#,
-        #"{"ip":"10.0.0.1 name=admin","isIPv6":false,"legacyPort":6789}"#, #"{"ip":"::1","isIPv6":false,"legacyPort":0}"#,
+        #"{"ip":"10.0.0.1 name=admin","isIPv6":false,"legacyPort":6789}"#,
+        #"{"ip":"::1","isIPv6":false,"legacyPort":0}"#,
     ])
     func decodedMonitorsAreValidated(_ json: String) {
         #expect(throws: RBDError.self) { try JSONDecoder().decode(MonitorAddress.self, from: Data(json.utf8)) }

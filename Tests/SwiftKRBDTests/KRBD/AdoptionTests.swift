@@ -22,7 +22,9 @@ import Testing
             hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
                 == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         // Two blocks of padding (55, 56 and 64 bytes are the edges).
-        #expect(hex(String(repeating: "a", count: 64)) == "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb")
+        #expect(
+            hex(String(repeating: "a", count: 64)) == "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"
+        )
     }
 
     @Test func theKeyringNameIsAFingerprintNotTheKey() throws {
@@ -72,7 +74,8 @@ import Testing
     @Test func anotherKeyIsNeverHandedTheDevice() throws {
         // A caller with a wrong key gets a new map, which the kernel answers (the fake accepts
         // it): the existing device, mapped with the right key, is not handed out.
-        let wrong = try CephCredentials(user: "admin", secret: CephSecret(base64: "AQCj2YpgAAAAABAAj3Eu6c3VwOVbV9dIWmDpEw=="))
+        let wrong = try CephCredentials(
+            user: "admin", secret: CephSecret(base64: "AQCj2YpgAAAAABAAj3Eu6c3VwOVbV9dIWmDpEw=="))
         let (result, writes) = try mapTwice(secondCredentials: wrong)
         #expect(try result.get().newlyMapped && result.get().device.id == 1)
         #expect(writes.count == 2 && writes[0] != writes[1])
@@ -93,7 +96,8 @@ import Testing
 
     @Test func theSecretInTheRequestIsComparedWithoutLeaving() throws {
         let inline = try adminCredentials(.secretInRequest)
-        let (result, writes) = try mapTwice(existingConfig: "127.0.0.1:6789 name=admin,secret=\(testKey),mount_timeout=30 rbd img")
+        let (result, writes) = try mapTwice(
+            existingConfig: "127.0.0.1:6789 name=admin,secret=\(testKey),mount_timeout=30 rbd img")
         _ = writes
         // The existing mapping has the key in its request: same credentials only for a caller
         // that also sends it in the request.
@@ -197,7 +201,8 @@ import Testing
             try await withThrowingTaskGroup(of: MapResult.self) { group in
                 for name in names {
                     group.addTask {
-                        try bus.map(ImageSpec(pool: "rbd", image: name), monitors: [localMonitor], credentials: credentials)
+                        try bus.map(
+                            ImageSpec(pool: "rbd", image: name), monitors: [localMonitor], credentials: credentials)
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }

@@ -12,7 +12,9 @@ import Testing
             #expect(Base64.decode(text) == bytes)
         }
         #expect(Base64.decode("AQ") == [1])
-        for bad in ["A", "A===", "AQ==x", "AQ=A", "A Q==", "AQ*=", "AR=="] { #expect(Base64.decode(bad) == nil, "\(bad)") }
+        for bad in ["A", "A===", "AQ==x", "AQ=A", "A Q==", "AQ*=", "AR=="] {
+            #expect(Base64.decode(bad) == nil, "\(bad)")
+        }
         #expect(Base64.decode(testKey)?.count == 28)
     }
 
@@ -33,8 +35,12 @@ import Testing
     }
 
     @Test func keyringWithoutTheUserIsRefused() {
-        #expect(throws: RBDError.self) { try CephCredentials(user: "bob", keyring: "[client.admin]\nkey = \(testKey)\n") }
-        #expect(throws: RBDError.self) { try CephCredentials(user: "admin", keyring: "[client.admin]\nkey = not base64!\n") }
+        #expect(throws: RBDError.self) {
+            try CephCredentials(user: "bob", keyring: "[client.admin]\nkey = \(testKey)\n")
+        }
+        #expect(throws: RBDError.self) {
+            try CephCredentials(user: "admin", keyring: "[client.admin]\nkey = not base64!\n")
+        }
         #expect(throws: RBDError.self) { try CephCredentials(user: "ad min", secret: nil) }
         #expect(throws: RBDError.self) { try CephCredentials(user: "a,secret=x", secret: nil) }
     }

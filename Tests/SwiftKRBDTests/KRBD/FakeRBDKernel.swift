@@ -25,7 +25,9 @@ struct FakeRBDKernel: Sendable {
     let fsid = "6a0f6e2c-7c4f-4a55-9d55-3e1b0c1d2e3f"
 
     /// `directory` must outlive the fake.
-    init(in directory: TemporaryDirectory, supportedFeatures: String = "0x00000000000001bf", sysAdmin: Bool = true) throws {
+    init(in directory: TemporaryDirectory, supportedFeatures: String = "0x00000000000001bf", sysAdmin: Bool = true)
+        throws
+    {
         root = directory.path
         sysfs = directory("sys")
         dev = directory("dev")
@@ -35,9 +37,11 @@ struct FakeRBDKernel: Sendable {
         try directory.write("sys/bus/rbd/add", "")
         try directory.write("sys/bus/rbd/remove", "")
         try directory.write("sys/bus/rbd/supported_features", supportedFeatures + "\n")
-        try FileManager.default.createDirectory(atPath: directory("sys/bus/rbd/devices").string, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: directory("sys/bus/rbd/devices").string, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dev.string, withIntermediateDirectories: true)
-        try directory.write("proc/self/status", "Name:\tkrbd\nCapEff:\t\(sysAdmin ? "000001ffffffffff" : "0000000000000000")\n")
+        try directory.write(
+            "proc/self/status", "Name:\tkrbd\nCapEff:\t\(sysAdmin ? "000001ffffffffff" : "0000000000000000")\n")
         try directory.write("proc/self/mountinfo", "22 1 0:5 / /dev rw,nosuid - devtmpfs udev rw\n")
         try directory.write("lib/modules/6.1.0-27-amd64/modules.dep", "")
     }
@@ -73,7 +77,8 @@ struct FakeRBDKernel: Sendable {
             "current_snap": snapshot ?? "-", "snap_id": snapshot == nil ? "18446744073709551614" : "4",
             "size": "1073741824", "features": "0x000000000000003d", "major": "254", "minor": "\(id << 4)",
             "client_id": "client4104", "client_addr": "127.0.0.1:0/685188785", "cluster_fsid": fsid ?? self.fsid,
-            "parent": "(no parent image)", "config_info": config ?? "127.0.0.1:6789 name=admin,key=client.admin \(pool) \(image)",
+            "parent": "(no parent image)",
+            "config_info": config ?? "127.0.0.1:6789 name=admin,key=client.admin \(pool) \(image)",
             "refresh": "", "uevent": "",
         ]
         for (name, value) in attributes {

@@ -7,7 +7,10 @@ import Testing
 
 @Suite struct FeatureCheckTests {
     @Test func namesParseAsRBDPrintsThem() throws {
-        #expect(try RBDFeatures(parsing: "layering, exclusive-lock,,object-map ") == [.layering, .exclusiveLock, .objectMap])
+        #expect(
+            try RBDFeatures(parsing: "layering, exclusive-lock,,object-map ") == [
+                .layering, .exclusiveLock, .objectMap,
+            ])
         #expect(try RBDFeatures(parsing: "") == [])
         #expect(try RBDFeatures(parsing: "striping,journaling").names == ["striping", "journaling"])
         #expect(throws: RBDError.self) { try RBDFeatures(parsing: "layering,exclusive_lock") }

@@ -7,7 +7,9 @@ import Testing
     @Test func parsesLikeTheRbdCLI() throws {
         #expect(try ImageSpec(parsing: "img") == ImageSpec(pool: "rbd", image: "img"))
         #expect(try ImageSpec(parsing: "p/img") == ImageSpec(pool: "p", image: "img"))
-        #expect(try ImageSpec(parsing: "p/ns/img@s1") == ImageSpec(pool: "p", namespace: "ns", image: "img", snapshot: "s1"))
+        #expect(
+            try ImageSpec(parsing: "p/ns/img@s1") == ImageSpec(pool: "p", namespace: "ns", image: "img", snapshot: "s1")
+        )
         #expect(try ImageSpec(parsing: "p/img@s").snapshot == "s")
         #expect(try ImageSpec(parsing: "p/ns/img@s1").description == "p/ns/img@s1")
         #expect(try ImageSpec(pool: "p", namespace: "", image: "i").namespace == nil)
@@ -31,8 +33,11 @@ import Testing
     }
 
     @Test func limitsAreInclusive() throws {
-        _ = try ImageSpec(pool: "p", image: String(repeating: "i", count: 255), snapshot: String(repeating: "s", count: 250))
-        #expect(throws: RBDError.self) { try ImageSpec(pool: "p", image: "i", snapshot: String(repeating: "s", count: 251)) }
+        _ = try ImageSpec(
+            pool: "p", image: String(repeating: "i", count: 255), snapshot: String(repeating: "s", count: 250))
+        #expect(throws: RBDError.self) {
+            try ImageSpec(pool: "p", image: "i", snapshot: String(repeating: "s", count: 251))
+        }
     }
 
     @Test func codableRoundTripValidates() throws {

@@ -15,7 +15,9 @@ import Testing
         let v6 = try MonitorAddress(parsing: "[::1]:6789")
         #expect(v6.isIPv6 && v6.ip == "::1" && v6.legacyPort == 6789)
         #expect(try v6.rendered(for: nil) == "[::1]:6789")
-        #expect(try MonitorAddress(parsing: "[v2:[fd00::1]:3300/0,v1:[fd00::1]:6789/0]").rendered(for: .crc) == "[fd00::1]:3300")
+        #expect(
+            try MonitorAddress(parsing: "[v2:[fd00::1]:3300/0,v1:[fd00::1]:6789/0]").rendered(for: .crc)
+                == "[fd00::1]:3300")
     }
 
     @Test func parsesLists() throws {

@@ -13,13 +13,16 @@ import Testing
         fake.addDevice(id: 0, image: "plain", config: "127.0.0.1:6789 name=admin,secret=\(testKey),ro rbd plain")
         fake.addDevice(id: 1, namespace: "ns1", image: "nsimg")
         fake.addDevice(id: 3, image: "snapimg", snapshot: "s1")
-        try FileManager.default.createDirectory(atPath: fake.devices.appending("junk").string, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: fake.devices.appending("junk").string, withIntermediateDirectories: true)
         let devices = try fake.bus().mappedDevices()
         #expect(devices.map(\.id) == [0, 1, 3])
         let head = devices[0]
         #expect(head.pool == "rbd" && head.poolID == 2 && head.namespace == nil && head.image == "plain")
         #expect(head.snapshot == nil && head.snapshotID == nil && head.size == 1 << 30)
-        #expect(head.major == 254 && head.minor == 0 && head.features == [.layering, .exclusiveLock, .objectMap, .fastDiff, .deepFlatten])
+        #expect(
+            head.major == 254 && head.minor == 0
+                && head.features == [.layering, .exclusiveLock, .objectMap, .fastDiff, .deepFlatten])
         #expect(head.clientID == "client4104" && head.clientAddress == "127.0.0.1:0/685188785")
         #expect(head.clusterFSID == fake.fsid && head.imageID == "1035a1b2c3d4" && head.parent == "(no parent image)")
         #expect(head.configInfo == "127.0.0.1:6789 name=admin,secret=<redacted>,ro rbd plain")
@@ -53,7 +56,9 @@ import Testing
         try MockingDriver.with { driver throws in
             _ = try bus.device(for: ImageSpec(parsing: "rbd/a"))
             // (The scan opens `<id>/<attribute>` relative to the devices directory.)
-            let opened = driver.calls("openat").compactMap(\.path).filter { $0.hasPrefix("2/") || $0.contains("/devices/2/") }
+            let opened = driver.calls("openat").compactMap(\.path).filter {
+                $0.hasPrefix("2/") || $0.contains("/devices/2/")
+            }
             #expect(opened.count == 1)
         }
         #expect(try RBDBus(sysfs: dir("none"), dev: fake.dev).mappedDevices().isEmpty)
@@ -110,7 +115,9 @@ import Testing
         let fake = try FakeRBDKernel(in: dir)
         fake.addDevice(id: 2, image: "plain")
         try dir.write("sys/block/rbd2/holders/dm-0", "")
-        try dir.write("proc/self/mountinfo", "22 1 0:5 / /dev rw - devtmpfs udev rw\n40 22 254:33 / /mnt/my\\040data rw - ext4 /dev/rbd2p1 rw\n")
+        try dir.write(
+            "proc/self/mountinfo",
+            "22 1 0:5 / /dev rw - devtmpfs udev rw\n40 22 254:33 / /mnt/my\\040data rw - ext4 /dev/rbd2p1 rw\n")
         try MockingDriver.with { driver in
             fake.install(driver)
             let bus = fake.bus()
@@ -146,7 +153,8 @@ import Testing
         let checks = fake.bus().doctor()
         #expect(
             checks.map(\.name) == [
-                "kernel", "rbd module", "single_major", "supported features", "kernel keyring", "CAP_SYS_ADMIN", "/dev", "modprobe",
+                "kernel", "rbd module", "single_major", "supported features", "kernel keyring", "CAP_SYS_ADMIN", "/dev",
+                "modprobe",
             ])
         let byName = Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0) })
         #expect(byName["supported features"]?.detail.contains("object-map") == true)
@@ -154,6 +162,8 @@ import Testing
         #expect(byName["CAP_SYS_ADMIN"]?.verdict == .ok)
         // The fixture /dev is not a mount point in the fixture mountinfo.
         #expect(byName["/dev"]?.verdict == .warn)
-        #expect(RBDBus.filesystemType(in: "22 1 0:5 / /dev rw,nosuid shared:2 - devtmpfs udev rw\n", mountPoint: "/dev") == "devtmpfs")
+        #expect(
+            RBDBus.filesystemType(in: "22 1 0:5 / /dev rw,nosuid shared:2 - devtmpfs udev rw\n", mountPoint: "/dev")
+                == "devtmpfs")
     }
 }

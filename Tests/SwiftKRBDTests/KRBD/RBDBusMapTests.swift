@@ -18,7 +18,10 @@ import Testing
             #expect(result.newlyMapped)
             #expect(result.device.id == 0 && result.device.namespace == "ns1" && result.device.image == "nsimg")
             #expect(result.device.devicePath == fake.dev.appending("rbd0").string)
-            #expect(driver.addWrites() == ["127.0.0.1:6789 name=admin,key=\(testKeyName),mount_timeout=30,_pool_ns=ns1 rbd nsimg"])
+            #expect(
+                driver.addWrites() == [
+                    "127.0.0.1:6789 name=admin,key=\(testKeyName),mount_timeout=30,_pool_ns=ns1 rbd nsimg"
+                ])
             let keys = driver.calls("add_key")
             #expect(keys.count == 1 && keys[0].path == testKeyName && keys[0].arguments.first == "ceph")
             #expect(driver.calls("keyctl_unlink").count == 1)
@@ -34,8 +37,13 @@ import Testing
         var options = MapOptions()
         options.messengerMode = .crc
         options.readOnly = true
-        let v2 = try MapRequest(spec: spec, monitors: mons, credentials: adminCredentials(), options: options, kernel: nil, secretInRequest: false)
-        #expect(v2.text == "127.0.0.1:3300,[::1]:3300 name=admin,key=\(testKeyName),ro,mount_timeout=30,ms_mode=crc rbd snapimg s1")
+        let v2 = try MapRequest(
+            spec: spec, monitors: mons, credentials: adminCredentials(), options: options, kernel: nil,
+            secretInRequest: false)
+        #expect(
+            v2.text
+                == "127.0.0.1:3300,[::1]:3300 name=admin,key=\(testKeyName),ro,mount_timeout=30,ms_mode=crc rbd snapimg s1"
+        )
         options.messengerMode = nil
         options.mountTimeout = nil
         let secret = try MapRequest(
@@ -59,7 +67,9 @@ import Testing
         var long = MapOptions()
         long.crushLocation = (0..<200).map { .init(type: "host\($0)", name: String(repeating: "n", count: 20)) }
         #expect(throws: RBDError.self) {
-            try MapRequest(spec: spec, monitors: mons, credentials: adminCredentials(), options: long, kernel: nil, secretInRequest: false)
+            try MapRequest(
+                spec: spec, monitors: mons, credentials: adminCredentials(), options: long, kernel: nil,
+                secretInRequest: false)
         }
     }
 
@@ -106,7 +116,8 @@ import Testing
         let fake = try FakeRBDKernel(in: dir)
         fake.addDevice(id: 0, image: "other")
         // Mapped by krbd with these credentials (the keyring name carries the key's fingerprint).
-        fake.addDevice(id: 1, image: "plain", config: "127.0.0.1:6789 name=admin,key=\(testKeyName),mount_timeout=30 rbd plain")
+        fake.addDevice(
+            id: 1, image: "plain", config: "127.0.0.1:6789 name=admin,key=\(testKeyName),mount_timeout=30 rbd plain")
         fake.addDevice(id: 2, image: "plain", snapshot: "s1")
         try MockingDriver.with { driver in
             fake.install(driver)
@@ -121,7 +132,8 @@ import Testing
             let again = try bus.map(spec, monitors: [localMonitor], credentials: adminCredentials(), policy: .mapAgain)
             #expect(again.newlyMapped && again.device.id == 3)
             // A snapshot of the same image is another identity.
-            let snap = try bus.map(ImageSpec(parsing: "rbd/plain@s2"), monitors: [localMonitor], credentials: adminCredentials())
+            let snap = try bus.map(
+                ImageSpec(parsing: "rbd/plain@s2"), monitors: [localMonitor], credentials: adminCredentials())
             #expect(snap.newlyMapped && snap.device.snapshot == "s2")
         }
     }
@@ -129,7 +141,8 @@ import Testing
     @Test func reuseNeverHandsOutTheWrongModeLockOrCluster() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
-        fake.addDevice(id: 0, image: "plain", config: "127.0.0.1:6789 name=admin,key=\(testKeyName),mount_timeout=30 rbd plain")
+        fake.addDevice(
+            id: 0, image: "plain", config: "127.0.0.1:6789 name=admin,key=\(testKeyName),mount_timeout=30 rbd plain")
         try dir.write("sys/block/rbd0/ro", "0\n")
         fake.addDevice(id: 1, image: "other", config: "10.9.9.9:6789 name=admin,key=client.admin rbd other")
         try MockingDriver.with { driver in
@@ -141,7 +154,9 @@ import Testing
             let ro = #expect(throws: RBDError.self) {
                 try bus.map(plain, monitors: [localMonitor], credentials: adminCredentials(), options: readOnly)
             }
-            #expect(ro?.code == .alreadyMapped && ro?.message.contains("writable, a read-only mapping was asked for") == true)
+            #expect(
+                ro?.code == .alreadyMapped
+                    && ro?.message.contains("writable, a read-only mapping was asked for") == true)
             var exclusive = MapOptions()
             exclusive.exclusive = true
             let unfenced = #expect(throws: RBDError.self) {
@@ -151,7 +166,8 @@ import Testing
             #expect(driver.addWrites().isEmpty)
             #expect(try !bus.map(plain, monitors: [localMonitor], credentials: adminCredentials()).newlyMapped)
             // Same pool/image on another cluster (other monitors in config_info): not ours to reuse.
-            let other = try bus.map(ImageSpec(parsing: "rbd/other"), monitors: [localMonitor], credentials: adminCredentials())
+            let other = try bus.map(
+                ImageSpec(parsing: "rbd/other"), monitors: [localMonitor], credentials: adminCredentials())
             #expect(other.newlyMapped && other.device.id != 1)
         }
     }
@@ -162,7 +178,8 @@ import Testing
         try MockingDriver.with { driver in
             // During our write another mapper (not holding our lock) maps "intruder" at id 0.
             fake.install(driver) { kernel in kernel.addDevice(image: "intruder") }
-            let result = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
             #expect(result.device.image == "plain" && result.device.id == 1)
             #expect(fake.ids() == [0, 1])
             #expect(driver.removeWrites().isEmpty)
@@ -173,8 +190,11 @@ import Testing
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
         try MockingDriver.with { driver in
-            fake.install(driver) { kernel in kernel.addDevice(image: "plain", config: "10.0.0.9:6789 name=other rbd plain") }
-            let result = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            fake.install(driver) { kernel in
+                kernel.addDevice(image: "plain", config: "10.0.0.9:6789 name=other rbd plain")
+            }
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
             #expect(result.device.id == 1)
             #expect(result.device.configInfo?.hasPrefix("127.0.0.1:6789") == true)
         }
@@ -189,7 +209,8 @@ import Testing
             var options = MapOptions()
             options.clusterFSID = fake.fsid
             let result = try fake.bus().map(
-                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials(), options: options)
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials(),
+                options: options)
             #expect(result.newlyMapped && result.device.id == 1 && result.device.clusterFSID == fake.fsid)
             #expect(driver.addWrites().first?.contains("fsid=\(fake.fsid)") == true)
         }
@@ -204,7 +225,8 @@ import Testing
         fake.addDevice(id: 1, image: "another")
         try MockingDriver.with { driver in
             fake.install(driver, extra: { $0.removeDevice(0) })
-            let result = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
             #expect(result.newlyMapped && result.device.id == 0 && result.device.image == "plain")
             #expect(driver.removeWrites().isEmpty)
             #expect(fake.ids() == [0, 1])
@@ -223,7 +245,8 @@ import Testing
                 fake.removeDevice(0)
                 return .passthrough
             }
-            let result = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
             #expect(result.newlyMapped && result.device.id == 0)
             #expect(driver.removeWrites().isEmpty && fake.ids() == [0])
         }
@@ -242,7 +265,8 @@ import Testing
                 return .succeed(4242)
             }
             let result = try fake.bus().map(
-                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials(), policy: .mapAgain)
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials(),
+                policy: .mapAgain)
             #expect(result.newlyMapped && result.device.id == 0)
             #expect(driver.removeWrites().isEmpty && fake.ids() == [0])
         }
@@ -262,7 +286,8 @@ import Testing
                 return .succeed(call.arguments.first?.utf8.count ?? 0)
             }
             #expect {
-                try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+                try fake.bus().map(
+                    ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
             } throws: { ($0 as? RBDError)?.code == .identityMismatch }
             #expect(driver.removeWrites().isEmpty)
             #expect(fake.ids() == [0])
@@ -280,7 +305,8 @@ import Testing
                 return .succeed(call.arguments.first?.utf8.count ?? 0)
             }
             do {
-                try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+                try fake.bus().map(
+                    ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
                 Issue.record("map succeeded")
             } catch let error as RBDError {
                 #expect(error.code == .identityMismatch)
@@ -318,7 +344,8 @@ import Testing
             fake.install(driver)
             var bus = fake.bus()
             bus.checksDeviceNode = true
-            let result = try bus.map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            let result = try bus.map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
             var st = stat()
             #expect(lstat(result.device.devicePath, &st) == 0)
             #expect(st.st_mode & S_IFMT == S_IFBLK && st.st_mode & 0o777 == 0o600)
@@ -352,7 +379,8 @@ import Testing
             fake.install(driver)
             driver.fail("write", pathContains: "add_single_major", with: errno)
             do {
-                try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+                try fake.bus().map(
+                    ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
                 Issue.record("map succeeded")
             } catch let error as RBDError {
                 #expect(error.code == code)
@@ -374,13 +402,16 @@ import Testing
                 fake.install(driver)
                 driver.fail("write", pathContains: "add_single_major", with: errno)
                 do {
-                    try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+                    try fake.bus().map(
+                        ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
                 } catch let error as RBDError { return error }
                 throw RBDError(.systemError, "no error")
             }
         }
         let nxio = try failure(.noSuchAddressOrDevice)
-        #expect(nxio.message.contains("layering, striping") && nxio.message.contains("object-map") && nxio.message.contains("read-only"))
+        #expect(
+            nxio.message.contains("layering, striping") && nxio.message.contains("object-map")
+                && nxio.message.contains("read-only"))
         let timeout = try failure(.timedOut)
         #expect(timeout.message.contains("ms_mode") && timeout.message.contains("3300"))
         let access = try failure(.permissionDenied)
@@ -396,7 +427,8 @@ import Testing
             fake.install(driver)
             driver.fail("add_key", with: .notPermitted)
             do {
-                try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+                try fake.bus().map(
+                    ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
                 Issue.record("map succeeded")
             } catch let error as RBDError {
                 #expect(error.code == .keyringUnavailable && error.syscall == "add_key")
@@ -413,13 +445,15 @@ import Testing
             fake.install(driver)
             driver.fail("add_key", with: .noFunction)
             let error = #expect(throws: RBDError.self) {
-                try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+                try fake.bus().map(
+                    ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
             }
             #expect(error?.code == .keyringUnavailable && error?.message.contains("--secret-in-request") == true)
             #expect(driver.addWrites().isEmpty)
             // Opting in sends secret=; the trace and config_info read back are redacted.
             let result = try fake.bus().map(
-                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials(.secretInRequest))
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor],
+                credentials: adminCredentials(.secretInRequest))
             #expect(driver.addWrites().first?.contains("secret=<redacted>") == true)
             for call in driver.trace { #expect(!call.description.contains(testKey)) }
             #expect(result.device.configInfo?.contains("secret=<redacted>") == true)
@@ -433,7 +467,8 @@ import Testing
         let fake = try FakeRBDKernel(in: dir)
         try MockingDriver.with { driver in
             fake.install(driver)
-            let result = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
             for call in driver.trace { #expect(!call.description.contains(testKey)) }
             var dumped = ""
             dump(result, to: &dumped)
@@ -450,7 +485,8 @@ import Testing
         try MockingDriver.with { driver in
             fake.install(driver)
             driver.fail("write", pathContains: "add_single_major", times: 2, with: .timedOut)
-            let result = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: monitors, credentials: adminCredentials(), options: options)
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: monitors, credentials: adminCredentials(), options: options)
             #expect(result.newlyMapped)
             let writes = driver.addWrites()
             #expect(writes.count == 3)
@@ -460,7 +496,9 @@ import Testing
             fake.install(driver)
             driver.fail("write", pathContains: "add_single_major", with: .noSuchFileOrDirectory)
             #expect(throws: RBDError.self) {
-                try fake.bus().map(ImageSpec(parsing: "rbd/gone"), monitors: monitors, credentials: adminCredentials(), options: options)
+                try fake.bus().map(
+                    ImageSpec(parsing: "rbd/gone"), monitors: monitors, credentials: adminCredentials(),
+                    options: options)
             }
             #expect(driver.addWrites().count == 1)
         }
@@ -472,7 +510,8 @@ import Testing
         try FileManager.default.removeItem(atPath: fake.sysfs.appending("bus/rbd/add_single_major").string)
         try MockingDriver.with { driver in
             fake.install(driver)
-            _ = try fake.bus().map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            _ = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
             #expect(driver.calls("write").compactMap(\.path).filter { $0.hasSuffix("/add") }.count == 1)
         }
     }
@@ -513,7 +552,8 @@ import Testing
         fake.install(driver)
         try await MockingDriver.$current.withValue(driver) {
             _ = try await fake.bus().map(
-                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials(), timeout: .milliseconds(4500))
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials(),
+                timeout: .milliseconds(4500))
         }
         #expect(driver.addWrites().first?.contains("mount_timeout=5") == true)
     }

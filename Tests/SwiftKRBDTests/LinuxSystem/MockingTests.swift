@@ -40,7 +40,9 @@ import Testing
         #expect(redactingSecrets("secret=") == "secret=<redacted>")
         #expect(redactingSecrets("ends in secret=abc") == "ends in secret=<redacted>")
         #expect(redactingSecrets("ssecret=ab cd") == "ssecret=<redacted> cd")
-        #expect(redactingSecrets("secret") == "secret" && redactingSecrets("secre=t") == "secre=t" && redactingSecrets("") == "")
+        #expect(
+            redactingSecrets("secret") == "secret" && redactingSecrets("secre=t") == "secre=t"
+                && redactingSecrets("") == "")
     }
 
     @Test func forcedErrnoSurfacesAsSyscallError() throws {

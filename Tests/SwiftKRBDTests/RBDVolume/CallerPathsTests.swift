@@ -331,19 +331,24 @@ import Testing
         } catch {
             #expect(error.code == .inUse)
         }
-        let published = try await plugin.setUp(key: key, at: staging, target: target, access: .block, deadline: deadline)
+        let published = try await plugin.setUp(
+            key: key, at: staging, target: target, access: .block, deadline: deadline)
         #expect(published.changed)
         #expect(
-            !(try await plugin.setUp(key: key, at: staging, target: target, access: .block, deadline: deadline)).changed)
+            !(try await plugin.setUp(key: key, at: staging, target: target, access: .block, deadline: deadline)).changed
+        )
         let pattern = Data("krbd block volume\n".utf8)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: target.string))
         try handle.write(contentsOf: pattern)
         try handle.synchronize()
         try handle.close()
-        let written = try FileHandle(forReadingFrom: URL(fileURLWithPath: image.string)).readData(ofLength: pattern.count)
+        let written = try FileHandle(forReadingFrom: URL(fileURLWithPath: image.string)).readData(
+            ofLength: pattern.count)
         #expect(written == pattern)
         let readOnlyTarget = dir("kubelet/plugins/kubernetes.io/csi/volumeDevices/publish/pv/pod-2")
-        #expect(try await plugin.setUp(key: key, at: staging, target: readOnlyTarget, readOnly: true, deadline: deadline).readOnly)
+        #expect(
+            try await plugin.setUp(key: key, at: staging, target: readOnlyTarget, readOnly: true, deadline: deadline)
+                .readOnly)
 
         let stats = try await plugin.stats(key: key, at: target)
         #expect(stats.usage == nil && stats.deviceBytes == 64 << 20 && !stats.condition.abnormal, "\(stats)")

@@ -47,7 +47,9 @@ import Testing
     @Test(arguments: ["data", "d", "vol-1", "a0", String(repeating: "a", count: 63)])
     func volumeNamesThatPass(_ name: String) throws { try VolumeNames.validateVolumeName(name) }
 
-    @Test(arguments: ["", "Data", "-a", "a-", "a b", "a\tb", "a\nb", "..", "a/b", "a_b", String(repeating: "a", count: 64)])
+    @Test(arguments: [
+        "", "Data", "-a", "a-", "a b", "a\tb", "a\nb", "..", "a/b", "a_b", String(repeating: "a", count: 64),
+    ])
     func volumeNamesThatFail(_ name: String) {
         let error = #expect(throws: VolumeError.self) { try VolumeNames.validateVolumeName(name) }
         #expect(error?.code == .invalidArgument && error?.message.contains("\n") == false)
@@ -91,11 +93,14 @@ import Testing
             ("fs type", { $0.fsType = "ext4 -b 1024" }),
             ("mount options", { $0.mountOptions = [#"context="system_u:object_r:tmp_t"#] }),
             ("mount options", { $0.mountOptions = ["noatime\nnodev"] }),
-            ("map options", {
-                var source = $0.source as! RBDVolumeSource
-                source.options = badQueue
-                $0.source = source
-            }),
+            (
+                "map options",
+                {
+                    var source = $0.source as! RBDVolumeSource
+                    source.options = badQueue
+                    $0.source = source
+                }
+            ),
         ]
         for (what, change) in changes {
             let (error, writes, journal) = try attach(change)
@@ -121,7 +126,9 @@ import Testing
             #expect(try plugin.status().first?.deviceAttached == false)
             fake.addDevice(image: "img")
             let status = try #require(try plugin.status().first)
-            #expect(status.phase == .attaching && status.deviceAttached && status.devicePath == fake.dev.appending("rbd0").string)
+            #expect(
+                status.phase == .attaching && status.deviceAttached
+                    && status.devicePath == fake.dev.appending("rbd0").string)
         }
     }
 }

@@ -16,7 +16,8 @@ private struct FakeIdentity: Codable, Sendable, Equatable {
     @Test func contentIsSyncedBeforeTheRenameAndNothingElseIs() throws {
         let dir = try TemporaryDirectory()
         let journal = Journal<FakeIdentity>(directory: dir("plugin/journal"))
-        let record = JournalRecord<FakeIdentity>(plugin: "kubernetes.io/rbd", key: "rbd-image-a", fsType: "ext4", readOnly: false)
+        let record = JournalRecord<FakeIdentity>(
+            plugin: "kubernetes.io/rbd", key: "rbd-image-a", fsType: "ext4", readOnly: false)
         try journal.save(record)  // makes the directory
         try MockingDriver.with { driver in
             try journal.save(record)
@@ -58,7 +59,8 @@ private struct FakeIdentity: Codable, Sendable, Equatable {
         let dir = try TemporaryDirectory()
         let journal = Journal<FakeIdentity>(directory: dir("plugin/journal"))
         #expect(try journal.load("rbd-image-a") == nil)
-        var record = JournalRecord<FakeIdentity>(plugin: "kubernetes.io/rbd", key: "rbd-image-a", fsType: "ext4", readOnly: false)
+        var record = JournalRecord<FakeIdentity>(
+            plugin: "kubernetes.io/rbd", key: "rbd-image-a", fsType: "ext4", readOnly: false)
         record.identity = FakeIdentity(device: 3, fsid: "f")
         record.phase = .mapped
         try journal.save(record)
@@ -91,7 +93,10 @@ private struct FakeIdentity: Codable, Sendable, Equatable {
     @Test func newerSchemaAndGarbageAreRefused() throws {
         let dir = try TemporaryDirectory()
         let journal = Journal<FakeIdentity>(directory: dir.path)
-        try dir.write("new.json", #"{"schema": 99, "plugin": "p", "key": "new", "fsType": "ext4", "readOnly": false, "phase": "mounted", "formattedHere": false, "updated": 0}"#)
+        try dir.write(
+            "new.json",
+            #"{"schema": 99, "plugin": "p", "key": "new", "fsType": "ext4", "readOnly": false, "phase": "mounted", "formattedHere": false, "updated": 0}"#
+        )
         let newer = #expect(throws: VolumeError.self) { try journal.load("new") }
         #expect(newer?.message.contains("schema 99") == true)
         try dir.write("bad.json", "{")

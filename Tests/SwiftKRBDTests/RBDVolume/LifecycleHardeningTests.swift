@@ -29,7 +29,9 @@ final class FlakyDetachProvider: BlockDeviceProvider, @unchecked Sendable {
             defer { count = max(0, count - 1) }
             return count > 0
         }
-        if fail { throw ToolFailure(command: "losetup -d \(identity.device)", status: 16, output: "Device or resource busy") }
+        if fail {
+            throw ToolFailure(command: "losetup -d \(identity.device)", status: 16, output: "Device or resource busy")
+        }
         try inner.detach(identity)
     }
 }
@@ -57,7 +59,8 @@ final class FlakyDetachProvider: BlockDeviceProvider, @unchecked Sendable {
     /// superblock (it is written last).
     func interruptedMkfs(on device: FilePath) throws {
         try sh("mkfs.ext4 -q -F '\(device)' && dd if=/dev/zero of='\(device)' bs=4096 count=1 conv=notrunc status=none")
-        if case .nonZeroData = try BlockProbe.probe(device).result {} else {
+        if case .nonZeroData = try BlockProbe.probe(device).result {
+        } else {
             Issue.record("the fixture must read as data without a signature")
         }
     }
@@ -96,7 +99,8 @@ final class FlakyDetachProvider: BlockDeviceProvider, @unchecked Sendable {
             let cause: MountError? = if case .mount(let cause)? = error?.cause { cause } else { nil }
             #expect(cause?.code == .unknownData, "\(String(describing: error))")
             #expect(error?.message.contains("is not zero") == true && error?.message.contains("conflicting") == false)
-            if case .nonZeroData = try BlockProbe.probe(device.path).result {} else {
+            if case .nonZeroData = try BlockProbe.probe(device.path).result {
+            } else {
                 Issue.record("the device was written")
             }
             _ = try? provider.inner.attach(spec.source as! LoopVolumeSource, readOnly: false)

@@ -28,8 +28,9 @@ import Testing
     /// mounted global path is then never taken for a stale mount (which repair would unmount).
     @Test(arguments: [true, false])
     func attachingWithoutIdentityIsOnlyEverInterrupted(mounted: Bool) {
-        #expect(Plugin.classify(phase: .attaching, deviceAttached: false, globalMounted: mounted, identityKnown: false)
-            == .interrupted)
+        #expect(
+            Plugin.classify(phase: .attaching, deviceAttached: false, globalMounted: mounted, identityKnown: false)
+                == .interrupted)
     }
 }
 
@@ -142,7 +143,8 @@ import Testing
     @Test func interruptedAttachesConverge() throws {
         // 1. Crashed right after the map: a device and a journal in phase "mapped", nothing mounted.
         let device = try plugin.provider.attach(LoopVolumeSource(imageFile: image), readOnly: false)
-        var record = JournalRecord<LoopIdentity>(plugin: plugin.name, key: "loop-disk.img", fsType: "ext4", readOnly: false)
+        var record = JournalRecord<LoopIdentity>(
+            plugin: plugin.name, key: "loop-disk.img", fsType: "ext4", readOnly: false)
         record.identity = device.identity
         record.devicePath = device.path.string
         record.phase = .mapped

@@ -44,11 +44,14 @@ struct LoopVolumeProvider: BlockDeviceProvider {
         if try isAttached(identity) { try sh("losetup -d '\(identity.device)'") }
     }
 
-    private func device(_ path: FilePath, _ source: LoopVolumeSource, newly: Bool) throws -> AttachedDevice<LoopIdentity> {
+    private func device(_ path: FilePath, _ source: LoopVolumeSource, newly: Bool) throws -> AttachedDevice<
+        LoopIdentity
+    > {
         var st = stat()
         guard stat(path.string, &st) == 0 else { throw ToolFailure(command: "stat \(path)", status: errno, output: "") }
         return AttachedDevice(
-            path: path, major: UInt32(st.st_rdev >> 8 & 0xfff), minor: UInt32((st.st_rdev & 0xff) | (st.st_rdev >> 12 & 0xfff00)),
+            path: path, major: UInt32(st.st_rdev >> 8 & 0xfff),
+            minor: UInt32((st.st_rdev & 0xff) | (st.st_rdev >> 12 & 0xfff00)),
             identity: LoopIdentity(device: path.string, backingFile: source.imageFile.string), newlyAttached: newly)
     }
 }

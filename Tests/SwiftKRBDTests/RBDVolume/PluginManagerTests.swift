@@ -80,8 +80,11 @@ private struct Boom: Error, CustomStringConvertible { var description: String { 
 
     @Test func lookupByNameAndSpec() throws {
         let manager = VolumePluginManager()
-        try manager.initPlugins([FakePlugin("a.io/one", supports: "1"), FakePlugin("b.io/two", supports: "2"),
-                                 FakePlugin("c.io/also-two", supports: "2")], host: host)
+        try manager.initPlugins(
+            [
+                FakePlugin("a.io/one", supports: "1"), FakePlugin("b.io/two", supports: "2"),
+                FakePlugin("c.io/also-two", supports: "2"),
+            ], host: host)
         #expect(try manager.plugin(named: "b.io/two").name == "b.io/two")
         #expect(throws: VolumeError.self) { try manager.plugin(named: "nope") }
         #expect(try manager.plugin(for: VolumeSpec(name: "v", source: FakeSource(kind: "1"))).name == "a.io/one")
@@ -98,7 +101,8 @@ private struct Boom: Error, CustomStringConvertible { var description: String { 
 
     @Test func hostPaths() {
         #expect(host.pluginDirectory("kubernetes.io/rbd") == "/tmp/krbd-node/plugins/kubernetes.io/rbd")
-        #expect(host.podVolumeDirectory(podUID: "u-1", pluginName: "kubernetes.io/rbd", volumeName: "data")
-            == "/tmp/krbd-node/pods/u-1/volumes/kubernetes.io~rbd/data")
+        #expect(
+            host.podVolumeDirectory(podUID: "u-1", pluginName: "kubernetes.io/rbd", volumeName: "data")
+                == "/tmp/krbd-node/pods/u-1/volumes/kubernetes.io~rbd/data")
     }
 }

@@ -4,18 +4,20 @@ import Testing
 
 @Suite struct VolumeDirectoryNameTests {
     @Test func plainNamesMatchTheInTreePlugin() {
-        #expect(VolumeDirectoryName.encode(pool: "rbd", namespace: nil, image: "pvc-1", snapshot: nil)
-            == "rbd-image-pvc-1")
+        #expect(
+            VolumeDirectoryName.encode(pool: "rbd", namespace: nil, image: "pvc-1", snapshot: nil)
+                == "rbd-image-pvc-1")
     }
 
-    @Test(arguments: [
-        ("rbd", nil, "pvc-1", nil),
-        ("my-pool", nil, "a-image-b", nil),
-        ("p-image-q", "ns-1", "x-ns-y-image-z", "snap-1"),
-        ("%25", "-ns-", "-image-", "@"),
-        ("pool", "", "img", nil),
-        ("pøøl", "名前", "ïmage", "s"),
-    ] as [(String, String?, String, String?)])
+    @Test(
+        arguments: [
+            ("rbd", nil, "pvc-1", nil),
+            ("my-pool", nil, "a-image-b", nil),
+            ("p-image-q", "ns-1", "x-ns-y-image-z", "snap-1"),
+            ("%25", "-ns-", "-image-", "@"),
+            ("pool", "", "img", nil),
+            ("pøøl", "名前", "ïmage", "s"),
+        ] as [(String, String?, String, String?)])
     func roundTrips(_ pool: String, _ ns: String?, _ image: String, _ snap: String?) throws {
         let name = VolumeDirectoryName.encode(pool: pool, namespace: ns, image: image, snapshot: snap)
         #expect(!name.contains("/"))
@@ -37,7 +39,9 @@ import Testing
         let long = String(repeating: "i", count: 400)
         let one = VolumeDirectoryName.encode(pool: "rbd", namespace: nil, image: long, snapshot: nil)
         let two = VolumeDirectoryName.encode(pool: "rbd", namespace: nil, image: long + "x", snapshot: nil)
-        #expect(one.utf8.count <= VolumeDirectoryName.maximumLength && two.utf8.count <= VolumeDirectoryName.maximumLength && one != two)
+        #expect(
+            one.utf8.count <= VolumeDirectoryName.maximumLength && two.utf8.count <= VolumeDirectoryName.maximumLength
+                && one != two)
         #expect(VolumeDirectoryName.decode(one) == nil)
     }
 

@@ -42,7 +42,8 @@ import Testing
     func image(_ name: String) throws -> ImageSpec { try ImageSpec(pool: env["KRBD_TEST_POOL"] ?? "rbd", image: name) }
 
     func volume(_ name: String, readOnly: Bool = false, fencing: Fencing = .exclusiveLock) throws -> VolumeSpec {
-        let source = RBDVolumeSource(image: try image(name), monitors: monitors, credentials: try credentials(), fencing: fencing)
+        let source = RBDVolumeSource(
+            image: try image(name), monitors: monitors, credentials: try credentials(), fencing: fencing)
         return VolumeSpec(name: "data", source: source, readOnly: readOnly)
     }
 
@@ -54,13 +55,17 @@ import Testing
     /// fenced attach keeps a second kernel client (noshare, msgr2) from taking the lock.
     @Test func anExistingMappingIsAdoptedOnlyAsAFreshMapWouldBe() throws {
         let plain = try bus.map(try image("hard0"), monitors: monitors, credentials: try credentials())
-        for spec in [try volume("hard0"), try volume("hard0", fencing: .requireExclusiveLock), try volume("hard0", readOnly: true)] {
+        for spec in [
+            try volume("hard0"), try volume("hard0", fencing: .requireExclusiveLock),
+            try volume("hard0", readOnly: true),
+        ] {
             let error = #expect(throws: VolumeError.self) { try plugin.attach(spec) }
             let cause: RBDError? = if case .rbd(let cause)? = error?.cause { cause } else { nil }
             #expect(cause?.code == .alreadyMapped, "\(String(describing: error))")
             #expect(error?.message.contains(plain.device.devicePath) == true)
         }
-        #expect(try bus.devices(for: try image("hard0")).map(\.id) == [plain.device.id], "nothing mapped, nothing removed")
+        #expect(
+            try bus.devices(for: try image("hard0")).map(\.id) == [plain.device.id], "nothing mapped, nothing removed")
         try bus.unmap(plain.device)
 
         let spec = try volume("hard0")
@@ -76,8 +81,9 @@ import Testing
             options.messengerMode = .crc
             options.mountTimeout = 20
             let second = #expect(throws: RBDError.self) {
-                try bus.map(try image("hard0"), monitors: try MonitorAddress.parseList(v2), credentials: try credentials(),
-                            options: options)
+                try bus.map(
+                    try image("hard0"), monitors: try MonitorAddress.parseList(v2), credentials: try credentials(),
+                    options: options)
             }
             #expect(second?.code == .lockHeld, "a second writer must be refused: \(String(describing: second))")
         } else {
@@ -103,20 +109,29 @@ import Testing
         #expect(try bus.devices(for: try image("hard1")).map(\.id) == [right.device.id])
         // The CLI too: exit code of authenticationFailed, no device printed.
         let file = node.path.appending("wrong.keyring")
-        try "[client.\(user)]\n\tkey = \(Base64.encode(bytes))\n".write(toFile: file.string, atomically: true, encoding: .utf8)
+        try "[client.\(user)]\n\tkey = \(Base64.encode(bytes))\n".write(
+            toFile: file.string, atomically: true, encoding: .utf8)
         let (status, output) = try runTool(
-            cli, ["map", "rbd/hard1", "--id", user, "--keyring", file.string, "-m", env["KRBD_TEST_MON"] ?? "127.0.0.1:6789"])
+            cli,
+            [
+                "map", "rbd/hard1", "--id", user, "--keyring", file.string, "-m",
+                env["KRBD_TEST_MON"] ?? "127.0.0.1:6789",
+            ])
         #expect(status == 33 && !output.contains(right.device.devicePath), "\(status): \(output)")
         // The right key reuses.
-        #expect(try bus.map(try image("hard1"), monitors: monitors, credentials: try credentials()).newlyMapped == false)
+        #expect(
+            try bus.map(try image("hard1"), monitors: monitors, credentials: try credentials()).newlyMapped == false)
     }
 
     /// 11.3: a bad argument maps nothing; a mount that mount(2) refuses after map and mkfs leaves
     /// nothing mapped (the rollback waits out udev's opener) and no journal.
     @Test func aFailedAttachLeavesNothingMapped() throws {
         let (status, output) = try runTool(
-            cli, ["attach", "rbd/hard2", "--fs-type", "../x", "--root", node.path.string, "-m",
-                  env["KRBD_TEST_MON"] ?? "127.0.0.1:6789", "--keyring", keyring.string])
+            cli,
+            [
+                "attach", "rbd/hard2", "--fs-type", "../x", "--root", node.path.string, "-m",
+                env["KRBD_TEST_MON"] ?? "127.0.0.1:6789", "--keyring", keyring.string,
+            ])
         #expect(status == 50 && output.split(separator: "\n").count == 1, "\(status): \(output)")
         #expect(try bus.device(for: try image("hard2")) == nil)
 
@@ -150,7 +165,9 @@ import Testing
         // library's tool search path; the guest's /usr is a throwaway overlay.
         let bin = FilePath("/usr/local/sbin")
         try FileManager.default.createDirectory(atPath: bin.string, withIntermediateDirectories: true)
-        let real = ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"].first { FileManager.default.isExecutableFile(atPath: $0) }!
+        let real = ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }!
         defer { unlink(bin.appending("mkfs.ext4").string) }
         let script = """
             #!/bin/sh
@@ -165,8 +182,10 @@ import Testing
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cli)
-        process.arguments = ["attach", "rbd/hard4", "--root", node.path.string, "-m",
-                             env["KRBD_TEST_MON"] ?? "127.0.0.1:6789", "--keyring", keyring.string]
+        process.arguments = [
+            "attach", "rbd/hard4", "--root", node.path.string, "-m",
+            env["KRBD_TEST_MON"] ?? "127.0.0.1:6789", "--keyring", keyring.string,
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -206,7 +225,9 @@ import Testing
         // The same half-made image on a new mapping (the old one was removed) is never
         // formatted: nothing proves that nobody wrote it in between.
         let remapped = try bus.map(try image("hard5"), monitors: monitors, credentials: try credentials())
-        try sh("mkfs.ext4 -q -F \(remapped.device.devicePath) && dd if=/dev/zero of=\(remapped.device.devicePath) bs=4096 count=1 conv=notrunc status=none")
+        try sh(
+            "mkfs.ext4 -q -F \(remapped.device.devicePath) && dd if=/dev/zero of=\(remapped.device.devicePath) bs=4096 count=1 conv=notrunc status=none"
+        )
         try bus.unmap(remapped.device)
         let error = #expect(throws: VolumeError.self) { try plugin.attach(try volume("hard5")) }
         let cause: MountError? = if case .mount(let cause)? = error?.cause { cause } else { nil }

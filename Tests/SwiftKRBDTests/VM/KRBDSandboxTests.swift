@@ -12,14 +12,21 @@ import Testing
     let env = ProcessInfo.processInfo.environment
     /// udevd's blkid probe of a new device holds it open for a moment (EBUSY on unmap); under
     /// emulation a cold udev worker takes seconds, not the default window's 500 ms.
-    let bus = { var bus = RBDBus(); bus.busyRetryWindow = .seconds(3); return bus }()
+    let bus = {
+        var bus = RBDBus(); bus.busyRetryWindow = .seconds(3); return bus
+    }()
 
-    let monitorV1 = (try? MonitorAddress.parseList(ProcessInfo.processInfo.environment["KRBD_TEST_MON"] ?? "127.0.0.1:6789")) ?? []
-    let monitorV2 = (try? MonitorAddress.parseList(ProcessInfo.processInfo.environment["KRBD_TEST_MON_V2"] ?? "127.0.0.1:3300")) ?? []
+    let monitorV1 =
+        (try? MonitorAddress.parseList(ProcessInfo.processInfo.environment["KRBD_TEST_MON"] ?? "127.0.0.1:6789")) ?? []
+    let monitorV2 =
+        (try? MonitorAddress.parseList(ProcessInfo.processInfo.environment["KRBD_TEST_MON_V2"] ?? "127.0.0.1:3300"))
+        ?? []
     var pool: String { env["KRBD_TEST_POOL"] ?? "rbd" }
 
     func credentials() throws -> CephCredentials {
-        try CephCredentials.keyringFile(FilePath(env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring"), user: env["KRBD_TEST_USER"] ?? "admin")
+        try CephCredentials.keyringFile(
+            FilePath(env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring"),
+            user: env["KRBD_TEST_USER"] ?? "admin")
     }
 
     func spec(_ text: String) throws -> ImageSpec { try ImageSpec(parsing: "\(pool)/\(text)") }
@@ -127,7 +134,8 @@ import Testing
     }
 
     @Test func namespaceMap() throws {
-        let spec = try ImageSpec(pool: pool, namespace: env["KRBD_TEST_NAMESPACE"] ?? "ns1", image: env["KRBD_TEST_NS_IMAGE"] ?? "nsimg")
+        let spec = try ImageSpec(
+            pool: pool, namespace: env["KRBD_TEST_NAMESPACE"] ?? "ns1", image: env["KRBD_TEST_NS_IMAGE"] ?? "nsimg")
         defer { cleanup(spec) }
         let result = try bus.map(spec, monitors: monitorV1, credentials: credentials(), options: options())
         #expect(result.device.namespace == spec.namespace)
@@ -140,7 +148,8 @@ import Testing
         defer { cleanup(spec) }
         _ = try bus.map(spec, monitors: monitorV1, credentials: credentials(), options: options("exclusive"))
         do {
-            _ = try bus.map(spec, monitors: monitorV1, credentials: credentials(), options: options(), policy: .mapAgain)
+            _ = try bus.map(
+                spec, monitors: monitorV1, credentials: credentials(), options: options(), policy: .mapAgain)
             Issue.record("a second map of an exclusively mapped image succeeded")
         } catch let error as RBDError {
             #expect(error.code == .lockHeld, "\(error)")

@@ -12,7 +12,9 @@ import Testing
     let env = ProcessInfo.processInfo.environment
     /// udevd's blkid probe of a new device holds it open for a moment (EBUSY on unmap); under
     /// emulation a cold udev worker takes seconds, not the default window's 500 ms.
-    let bus = { var bus = RBDBus(); bus.busyRetryWindow = .seconds(3); return bus }()
+    let bus = {
+        var bus = RBDBus(); bus.busyRetryWindow = .seconds(3); return bus
+    }()
     let node: TemporaryDirectory
     let plugin: RBDPlugin
 
@@ -37,7 +39,8 @@ import Testing
 
     func volume(_ image: String, readOnly: Bool = false, fencing: Fencing = .exclusiveLock) throws -> VolumeSpec {
         let credentials = try CephCredentials.keyringFile(
-            FilePath(env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring"), user: env["KRBD_TEST_USER"] ?? "admin")
+            FilePath(env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring"),
+            user: env["KRBD_TEST_USER"] ?? "admin")
         var options = MapOptions()
         options.mountTimeout = 20
         let source = RBDVolumeSource(
@@ -53,7 +56,8 @@ import Testing
         let spec = try volume("vol0")
         let attached = try plugin.attach(spec)
         #expect(attached.changed && attached.formatted && attached.fsType == "ext4")
-        #expect(attached.timings.phases.map(\.name).contains("map") && attached.timings.phases.map(\.name).contains("mkfs"))
+        #expect(
+            attached.timings.phases.map(\.name).contains("map") && attached.timings.phases.map(\.name).contains("mkfs"))
         let device = try #require(try bus.device(for: image(spec)))
         #expect(device.path == attached.devicePath)
         // Fenced: the read-write map holds the exclusive lock and refuses to hand it over.
@@ -71,7 +75,9 @@ import Testing
 
         // The kernel refuses to unmap a mounted device: the typed error names the mount.
         let busy = #expect(throws: RBDError.self) { try bus.unmap(device) }
-        #expect(busy?.code == .busy && busy?.message.contains(attached.globalPath.string) == true, "\(String(describing: busy))")
+        #expect(
+            busy?.code == .busy && busy?.message.contains(attached.globalPath.string) == true,
+            "\(String(describing: busy))")
         // Detach is refused while workloads use it.
         let inUse = #expect(throws: VolumeError.self) { try plugin.detach(spec) }
         #expect(inUse?.code == .inUse)
@@ -88,7 +94,8 @@ import Testing
         // Re-attach: the filesystem is found, never remade, and the data is there.
         let again = try plugin.attach(spec)
         #expect(again.changed && !again.formatted)
-        #expect(try String(contentsOfFile: again.globalPath.string + "/hello", encoding: .utf8) == "written through rbd\n")
+        #expect(
+            try String(contentsOfFile: again.globalPath.string + "/hello", encoding: .utf8) == "written through rbd\n")
         try plugin.detach(spec)
         #expect(try bus.device(for: image(spec)) == nil)
     }
@@ -103,7 +110,9 @@ import Testing
         options.mountTimeout = 20
         let source = spec.source as! RBDVolumeSource
         let error = #expect(throws: RBDError.self) {
-            try bus.map(source.image, monitors: source.monitors, credentials: source.credentials, options: options, policy: .mapAgain)
+            try bus.map(
+                source.image, monitors: source.monitors, credentials: source.credentials, options: options,
+                policy: .mapAgain)
         }
         #expect(error?.code == .lockHeld, "\(String(describing: error))")
         #expect(try bus.devices(for: source.image).count == 1)
@@ -148,9 +157,13 @@ import Testing
     }
 
     @Test func theCLIDrivesTheLifecycle() throws {
-        let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("krbd").path
-        let common = ["--root", node.path.string, "-m", env["KRBD_TEST_MON"] ?? "127.0.0.1:6789",
-                      "--keyring", env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring"]
+        let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "krbd"
+        ).path
+        let common = [
+            "--root", node.path.string, "-m", env["KRBD_TEST_MON"] ?? "127.0.0.1:6789",
+            "--keyring", env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring",
+        ]
         func krbd(_ args: [String]) throws -> (Int32, String) { try runTool(cli, args) }
         defer { _ = try? krbd(["detach", "rbd/vol3"] + common) }
         let attach = try krbd(["attach", "rbd/vol3"] + common)
@@ -173,11 +186,15 @@ import Testing
         // kill -9 a `krbd attach` as soon as its mapping exists (mid probe/mkfs/mount/journal),
         // then attach again in process: one device, mounted, journaled; detach leaves nothing.
         let spec = try volume("vol0")
-        let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("krbd").path
+        let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "krbd"
+        ).path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cli)
-        process.arguments = ["attach", "rbd/vol0", "--root", node.path.string, "-m", env["KRBD_TEST_MON"] ?? "127.0.0.1:6789",
-                             "--keyring", env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring"]
+        process.arguments = [
+            "attach", "rbd/vol0", "--root", node.path.string, "-m", env["KRBD_TEST_MON"] ?? "127.0.0.1:6789",
+            "--keyring", env["KRBD_TEST_KEYRING"] ?? "/etc/ceph/ceph.client.admin.keyring",
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -79,7 +79,9 @@ final class CapturedLog: Sendable {
         let log = RPCLog(logger: captured.logger)
         var request = Fixtures.stage
         request.volumeCapability = Fixtures.capability(flags: ["password=hunter2"])
-        _ = try? await log.run(request) { () throws(CSIError) -> Int in throw CSIError(.unimplemented, "NodeStageVolume: block access is not implemented") }
+        _ = try? await log.run(request) { () throws(CSIError) -> Int in
+            throw CSIError(.unimplemented, "NodeStageVolume: block access is not implemented")
+        }
         let record = try #require(captured.records.first)
         #expect(record.metadata["code"] == "UNIMPLEMENTED")
         let everything = record.message + record.metadata.map { "\($0.key)=\($0.value)" }.joined()

@@ -44,7 +44,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: state) }
         let node = NodeService(
             nodeID: "worker-1", maxVolumesPerNode: 65536, clusters: ClusterConfig(clusters: []),
-            volumes: try NodeVolumes(stateDirectory: state, bus: RBDBus(sysfs: "/nonexistent"), logger: CapturedLog().logger),
+            volumes: try NodeVolumes(
+                stateDirectory: state, bus: RBDBus(sysfs: "/nonexistent"), logger: CapturedLog().logger),
             log: RPCLog(logger: CapturedLog().logger))
         #expect(node.info.nodeID == "worker-1")
         #expect(node.info.maxVolumesPerNode == 65536)

@@ -105,7 +105,10 @@ import Testing
             (.invalidArgument, "mapOptions", { $0.volumeContext["mapOptions"] = "bogus=1" }),
             (.invalidArgument, "userID and userKey", { $0.secrets = [:] }),
             (.invalidArgument, "userID/userKey", { $0.secrets["userKey"] = "%%%" }),
-            (.invalidArgument, "unknown image feature \"bogus\"", { $0.volumeContext["imageFeatures"] = "layering,bogus" }),
+            (
+                .invalidArgument, "unknown image feature \"bogus\"",
+                { $0.volumeContext["imageFeatures"] = "layering,bogus" }
+            ),
             (
                 .invalidArgument, "MULTI_NODE_MULTI_WRITER",
                 {

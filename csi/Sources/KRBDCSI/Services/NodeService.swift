@@ -100,7 +100,8 @@ package struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             case .mount(let mount)?: (mountFlags, access) = (mount.mountFlags, .filesystem)
             case .block?: (mountFlags, access) = ([], .block)
             case nil:
-                throw CSIError(.invalidArgument, "NodePublishVolume: volume_capability needs an access type (block or mount)")
+                throw CSIError(
+                    .invalidArgument, "NodePublishVolume: volume_capability needs an access type (block or mount)")
             }
             let mode = request.volumeCapability.accessMode.mode
             let readOnly = request.readonly || mode == .singleNodeReaderOnly || mode == .multiNodeReaderOnly
