@@ -18,21 +18,13 @@ import urllib.request
 
 import grpc
 
-sys.path.insert(0, os.environ["CSI_STUBS"])
-import csi_pb2 as csi  # noqa: E402
-import csi_pb2_grpc as csi_grpc  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from guest import BINARY, IMAGES, KEY, MON, POOL, WORK, Mode, csi, csi_grpc  # noqa: E402
 
-BINARY = os.environ["CSI_BINARY"]
-WORK = os.environ["CSI_WORK"]
-MON = os.environ["KRBD_TEST_MON"]
-KEY = os.environ["KRBD_TEST_KEY"]
-POOL = os.environ["KRBD_TEST_POOL"]
-IMAGES = os.environ["KRBD_TEST_CSI_IMAGES"].split()
 CEPH = ["-c", os.environ["KRBD_TEST_CEPH_CONF"], "-m", MON, "--id", "admin", "--keyring",
         os.environ["KRBD_TEST_KEYRING"]]
 ROUNDS = int(os.environ.get("CSI_BENCH_ROUNDS", "10"))
 METRICS = "127.0.0.1:9795"
-Mode = csi.VolumeCapability.AccessMode
 
 
 def capability():

@@ -1,10 +1,6 @@
 """krbd-csi on a real kernel: rbd.ko and a one-node Ceph cluster in the sandbox guest (scripts/sandbox).
 
-csi/test/vm.sh runs this inside the guest and sets:
-  CSI_BINARY   the krbd-csi executable (built on the host; the guest shares the host's root)
-  CSI_STUBS    csi_pb2.py and csi_pb2_grpc.py, generated from csi/csi.proto during the run
-  CSI_WORK     a scratch directory (kubelet's layout is made below it)
-and the sandbox's KRBD_TEST_* variables (monitor, admin key, pool, the blank images csi0..csi25).
+csi/test/vm.sh runs this inside the guest with the variables guest.py reads.
 
 Each test starts its own server (a fresh socket and state directory); one test kills it with SIGKILL between stage
 and unstage and lets a restarted server finish from its journal.
@@ -23,17 +19,8 @@ import time
 import grpc
 import pytest
 
-sys.path.insert(0, os.environ["CSI_STUBS"])
-import csi_pb2 as csi  # noqa: E402
-import csi_pb2_grpc as csi_grpc  # noqa: E402
-
-BINARY = os.environ["CSI_BINARY"]
-WORK = os.environ["CSI_WORK"]
-MON = os.environ["KRBD_TEST_MON"]
-KEY = os.environ["KRBD_TEST_KEY"]
-POOL = os.environ["KRBD_TEST_POOL"]
-IMAGES = os.environ["KRBD_TEST_CSI_IMAGES"].split()
-Mode = csi.VolumeCapability.AccessMode
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from guest import BINARY, IMAGES, KEY, MON, POOL, WORK, Mode, csi, csi_grpc  # noqa: E402
 LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -172,6 +159,18 @@ def unmount(path):
         raise OSError(ctypes.get_errno(), "umount2 " + path)
 
 
+def unpublish_and_unstage_twice(server, volume, staging, targets):
+    """Unpublish every target, then unstage, each twice (a CO retries: the second call finds nothing to do)."""
+    for _ in range(2):
+        for path in targets:
+            server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path),
+                                            timeout=120)
+    assert not any(os.path.exists(path) for path in targets)
+    for _ in range(2):
+        server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
+                                      timeout=120)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -218,14 +217,7 @@ def test_stage_publish_unpublish_unstage(server):
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
     assert mounted(staging) and mounted(rw)
 
-    for _ in range(2):
-        for path in (rw, ro):
-            server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path),
-                                            timeout=120)
-    assert not os.path.exists(rw) and not os.path.exists(ro)
-    for _ in range(2):
-        server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
-                                      timeout=120)
+    unpublish_and_unstage_twice(server, volume, staging, (rw, ro))
     assert not mounted(staging)
     assert mapped(image) == []
 
@@ -463,14 +455,7 @@ def test_a_block_volume_is_the_device_bound_onto_files(server):
     error = error_of(server.node.NodeUnstageVolume,
                      csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
-    for _ in range(2):
-        for path in (rw, ro):
-            server.node.NodeUnpublishVolume(csi.NodeUnpublishVolumeRequest(volume_id=volume, target_path=path),
-                                            timeout=120)
-    assert not os.path.exists(rw) and not os.path.exists(ro)
-    for _ in range(2):
-        server.node.NodeUnstageVolume(csi.NodeUnstageVolumeRequest(volume_id=volume, staging_target_path=staging),
-                                      timeout=120)
+    unpublish_and_unstage_twice(server, volume, staging, (rw, ro))
     assert not os.path.exists(node) and mapped(image) == []
 
     # Mapped anew, the data written through pod-a's file is on the image (it went to the cluster).
