@@ -95,7 +95,8 @@ public struct RBDFeatures: OptionSet, Sendable, Hashable, Codable, CustomStringC
     /// A non-primary mirror image.
     public static let nonPrimary = RBDFeatures(rawValue: 1 << 10)
 
-    private static let names: [(RBDFeatures, String)] = [
+    /// Each feature's name as `rbd info` prints it and `rbd create --image-feature` takes it.
+    static let nameTable: [(RBDFeatures, String)] = [
         (.layering, "layering"), (.stripingV2, "striping"), (.exclusiveLock, "exclusive-lock"),
         (.objectMap, "object-map"), (.fastDiff, "fast-diff"), (.deepFlatten, "deep-flatten"),
         (.journaling, "journaling"), (.dataPool, "data-pool"), (.operations, "operations"),
@@ -106,7 +107,7 @@ public struct RBDFeatures: OptionSet, Sendable, Hashable, Codable, CustomStringC
     public var names: [String] {
         var left = rawValue
         var out: [String] = []
-        for (feature, name) in Self.names where contains(feature) {
+        for (feature, name) in Self.nameTable where contains(feature) {
             out.append(name)
             left &= ~feature.rawValue
         }

@@ -13,8 +13,7 @@ extension RBDFeatures {
     public init(parsing text: String) throws(RBDError) {
         var features = RBDFeatures()
         for part in text.split(separator: ",") {
-            let name = part.trimmingPrefix(while: \.isWhitespace)
-            let trimmed = String(name.reversed().drop(while: \.isWhitespace).reversed())
+            let trimmed = part.trimmingCharacters(in: " \t\r\n")
             if trimmed.isEmpty { continue }
             guard let feature = Self.byName[trimmed] else {
                 throw RBDError(
@@ -27,12 +26,8 @@ extension RBDFeatures {
         self = features
     }
 
-    private static let byName: [String: RBDFeatures] = [
-        "layering": .layering, "striping": .stripingV2, "exclusive-lock": .exclusiveLock,
-        "object-map": .objectMap, "fast-diff": .fastDiff, "deep-flatten": .deepFlatten,
-        "journaling": .journaling, "data-pool": .dataPool, "operations": .operations,
-        "migrating": .migrating, "non-primary": .nonPrimary,
-    ]
+    /// ``names``' table, by name.
+    private static let byName = [String: RBDFeatures](uniqueKeysWithValues: nameTable.map { ($1, $0) })
 }
 
 extension RBDBus {
