@@ -80,18 +80,21 @@ extension Mounter {
     /// Unmounts whatever is mounted at `target` (also a corrupted mount, also stacked mounts)
     /// and removes the then empty directory. A missing `target` is success.
     ///
+    /// - Returns: whether there was anything to undo (a mount, a directory or file): `false` when
+    ///   `target` was missing.
     /// - Throws: `MountError` `.busy` / `.unmountFailed` from `unmount`, `.directoryFailed`
     ///   when the directory cannot be removed (not empty: its data is never deleted).
     /// - Touches: statx(2), umount2(2), rmdir (unlinkat(2) `AT_REMOVEDIR`).
-    public func cleanupMountPoint(_ target: FilePath) throws(MountError) {
+    @discardableResult
+    public func cleanupMountPoint(_ target: FilePath) throws(MountError) -> Bool {
         // The common case (teardown, detach) is a mounted target: unmount it before looking,
         // which saves a statx. Any failure (not mounted, missing, busy, …) is left to the loop,
         // which looks first and reports it (a busy target then names its holders).
-        _ = system_umount2(target.string, CInt(UMOUNT_NOFOLLOW))
+        var changed = system_umount2(target.string, CInt(UMOUNT_NOFOLLOW)) == 0
         for _ in 0..<16 {
             switch try mountPointStatus(target) {
             case .missing:
-                return
+                return changed
             case .notMountPoint:
                 do {
                     try Files.removeDirectory(target)
@@ -100,15 +103,16 @@ extension Mounter {
                         do { try Files.removeFile(target) } catch {
                             throw MountError(.directoryFailed, "cannot remove \(target)", path: target, cause: error)
                         }
-                        return
+                        return true
                     }
                     let why = error.errno == .directoryNotEmpty ? " (not empty; its content is left alone)" : ""
                     throw MountError(
                         .directoryFailed, "cannot remove the mount point \(target)\(why)",
                         path: target, cause: error)
                 }
-                return
+                return true
             case .mountPoint, .corrupted:
+                changed = true
                 if try unmount(target) == .notMounted {
                     throw MountError(
                         .unmountFailed, "\(target) looks mounted but umount2 says it is not",

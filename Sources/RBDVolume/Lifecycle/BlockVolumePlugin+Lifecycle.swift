@@ -366,7 +366,7 @@ extension BlockVolumePlugin {
                 do throws(VolumeError) {
                     try applyOwnership(target, gid: fsGroup, timings: &timings)
                 } catch {
-                    try? cleanupMountPoint(target)
+                    _ = try? cleanupMountPoint(target)
                     throw error
                 }
             }
@@ -448,12 +448,8 @@ extension BlockVolumePlugin {
         let target = try Self.checkedPath(target, "the target path")
         let result = try withVolumeLock(key) { () throws(VolumeError) -> TearDownResult in
             var timings = PhaseTimings()
-            // lstat: a dangling or odd entry counts as something to remove; a corrupted mount
-            // (stat fails with ENOTCONN) as well.
-            var existed = ((try? Files.status(target)) ?? nil) != nil
-            if !existed { existed = try isMounted(target) }
-            try timings.measure("unmount") { () throws(VolumeError) in try cleanupMountPoint(target) }
-            return TearDownResult(path: target, changed: existed, timings: timings)
+            let changed = try timings.measure("unmount") { () throws(VolumeError) in try cleanupMountPoint(target) }
+            return TearDownResult(path: target, changed: changed, timings: timings)
         }
         logPhases("tearDown", key: key, result.timings)
         return result
@@ -499,7 +495,6 @@ extension BlockVolumePlugin {
             var timings = PhaseTimings()
             let record = try journal.load(key)
             let global = path ?? record.map(globalPath(of:)) ?? globalPath(key: key)
-            var changed = record != nil || Files.exists(global)
             if let record, globalPath(of: record) != global, record.phase != .attaching {
                 throw VolumeError(
                     .inUse,
@@ -517,7 +512,10 @@ extension BlockVolumePlugin {
             // No `detaching` record is written first: a detach interrupted after the unmount
             // leaves a `mounted` record over an unmounted global path, which the next detach
             // (or attach) completes, and `reconcile` reports; the journal is removed last.
-            try timings.measure("unmount") { () throws(VolumeError) in try cleanupVolume(at: global, access) }
+            var changed = try timings.measure("unmount") { () throws(VolumeError) in
+                try cleanupVolume(at: global, access)
+            }
+            changed = changed || record != nil
             let identity: Provider.Identity?
             do {
                 if let record {

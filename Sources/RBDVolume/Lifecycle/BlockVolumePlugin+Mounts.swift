@@ -35,7 +35,8 @@ extension BlockVolumePlugin {
     }
 
     /// Unmounts `path` if mounted (corrupted too) and removes its empty directory.
-    func cleanupMountPoint(_ path: FilePath) throws(VolumeError) {
+    @discardableResult
+    func cleanupMountPoint(_ path: FilePath) throws(VolumeError) -> Bool {
         try wrap("cannot clean up \(path)") { () throws(MountError) in try mounter.cleanupMountPoint(path) }
     }
 
@@ -139,9 +140,11 @@ extension BlockVolumePlugin {
 
     /// Unmounts and removes the volume at `global`: the mount (filesystem), or the device file
     /// and then the directory (block).
-    func cleanupVolume(at global: FilePath, _ access: VolumeAccess) throws(VolumeError) {
-        if access == .block { try cleanupMountPoint(Self.volumePath(global, .block)) }
-        try cleanupMountPoint(global)
+    /// - Returns: whether there was anything to undo.
+    @discardableResult
+    func cleanupVolume(at global: FilePath, _ access: VolumeAccess) throws(VolumeError) -> Bool {
+        let file = access == .block ? try cleanupMountPoint(Self.volumePath(global, .block)) : false
+        return try cleanupMountPoint(global) || file
     }
 
     func applyOwnership(_ target: FilePath, gid: UInt32, timings: inout PhaseTimings) throws(VolumeError) {
