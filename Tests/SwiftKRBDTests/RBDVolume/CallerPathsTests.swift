@@ -190,11 +190,11 @@ import Testing
         } catch {
             #expect(error.code == .inUse)
         }
-        try await plugin.tearDown(key: key, target: target, deadline: deadline)
-        try await plugin.tearDown(key: key, target: target, deadline: deadline)
+        #expect(try await plugin.tearDown(key: key, target: target, deadline: deadline).changed)
+        #expect(!(try await plugin.tearDown(key: key, target: target, deadline: deadline).changed))
         #expect(!FileManager.default.fileExists(atPath: target.string))
-        try await plugin.detach(key: key, at: staging, deadline: deadline)
-        try await plugin.detach(key: key, at: staging, deadline: deadline)
+        #expect(try await plugin.detach(key: key, at: staging, deadline: deadline).changed)
+        #expect(!(try await plugin.detach(key: key, at: staging, deadline: deadline).changed))
         #expect(try !isMountPoint(staging))
         #expect(try sh("losetup -j '\(image)'").isEmpty)
         #expect(try await plugin.record(key: key) == nil)
