@@ -137,6 +137,17 @@ package enum Files {
 
     /// Names in a directory, without `.` and `..`, unsorted.
     package static func list(_ path: FilePath) throws(SyscallError) -> [String] {
+        var names: [String] = []
+        try forEachName(path) { names.append(String(decoding: $0, as: UTF8.self)) }
+        return names
+    }
+
+    /// Calls `body` with each name in a directory, as its bytes in readdir's buffer (valid only
+    /// during the call), without `.` and `..`, in readdir's order: a scan that wants only some
+    /// names, or only their numbers, makes no String for the others.
+    package static func forEachName(_ path: FilePath, _ body: (UnsafeBufferPointer<UInt8>) -> Void)
+        throws(SyscallError)
+    {
         let fd = try open(path, O_RDONLY | O_DIRECTORY)
         guard let stream = system_fdopendir(fd) else {
             let error = Errno.current  // fdopendir returns a pointer: no valueOrErrno
@@ -144,14 +155,14 @@ package enum Files {
             throw SyscallError("opendir", path: path, errno: error)
         }
         defer { _ = system_closedir(stream) }
-        var names: [String] = []
+        let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!
         while let entry = system_readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
+            let start = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
+            var length = 0
+            while start[length] != 0 { length += 1 }
+            if start[0] == 0x2E && (length == 1 || (length == 2 && start[1] == 0x2E)) { continue }
+            body(UnsafeBufferPointer(start: start, count: length))
         }
-        return names
     }
 
     /// `lstat`-like information, or `nil` when nothing is at `path`.

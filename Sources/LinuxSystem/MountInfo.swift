@@ -108,18 +108,7 @@ package enum MountInfo {
     }
 
     /// A decimal field (a mount id, a device number half); `nil` unless all digits and in range.
-    package static func number(_ digits: ArraySlice<UInt8>) -> UInt32? {
-        guard !digits.isEmpty else { return nil }
-        var value: UInt32 = 0
-        for digit in digits {
-            guard (0x30...0x39).contains(digit) else { return nil }
-            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = shifted.addingReportingOverflow(UInt32(digit - 0x30))
-            if overflow1 || overflow2 { return nil }
-            value = sum
-        }
-        return value
-    }
+    package static func number(_ digits: ArraySlice<UInt8>) -> UInt32? { decimalValue(digits) }
 
     /// `path` escaped as mountinfo shows it (to compare with a line's fields byte for byte).
     package static func escape(_ path: String) -> [UInt8] {

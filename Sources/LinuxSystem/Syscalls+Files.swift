@@ -2,7 +2,9 @@
 // streams, locks, ownership and modes, and the name-relative calls that take the raw bytes of a
 // directory entry (names on a volume need not be UTF-8, and the ownership walk must not build a
 // String per entry). Same contract as Syscalls.swift: raw C result, `errno` left set, mock
-// driver asked first.
+// driver asked first. Paths are passed with `withCString`: a small string (stored inline, with no
+// NUL after it) is then copied to the stack, where the implicit String-to-pointer conversion
+// allocates a heap copy for every call (a map opens dozens of short attribute paths).
 
 import CSupport
 import SystemPackage
@@ -18,7 +20,7 @@ package func system_openat(_ dirfd: CInt, _ path: String, _ flags: CInt, _ mode:
     if let r = mocked(#function, path: path, ["flags=\(flags)", "mode=\(String(mode, radix: 8))"]) {
         return CInt(r)
     }
-    let fd = csupport_openat(dirfd, path, flags, UInt32(mode))
+    let fd = path.withCString { csupport_openat(dirfd, $0, flags, UInt32(mode)) }
     rememberOpen(fd, path)
     return fd
 }
@@ -76,7 +78,7 @@ package func system_ftruncate(_ fd: CInt, _ length: Int64) -> CInt {
 /// fstatat(2).
 package func system_fstatat(_ dirfd: CInt, _ path: String, _ buffer: inout stat, _ flags: CInt) -> CInt {
     if let r = mocked(#function, path: path) { return CInt(r) }
-    return fstatat(dirfd, path, &buffer, flags)
+    return path.withCString { fstatat(dirfd, $0, &buffer, flags) }
 }
 
 /// fstat(2).
@@ -90,19 +92,19 @@ package func system_statx(
     _ dirfd: CInt, _ path: String, _ flags: CInt, _ mask: UInt32, _ buffer: inout statx
 ) -> CInt {
     if let r = mocked(#function, path: path) { return CInt(r) }
-    return csupport_statx(dirfd, path, flags, mask, &buffer)
+    return path.withCString { csupport_statx(dirfd, $0, flags, mask, &buffer) }
 }
 
 /// mkdirat(2).
 package func system_mkdirat(_ dirfd: CInt, _ path: String, _ mode: mode_t) -> CInt {
     if let r = mocked(#function, path: path, [String(mode, radix: 8)]) { return CInt(r) }
-    return mkdirat(dirfd, path, mode)
+    return path.withCString { mkdirat(dirfd, $0, mode) }
 }
 
 /// unlinkat(2) (`AT_REMOVEDIR` removes a directory).
 package func system_unlinkat(_ dirfd: CInt, _ path: String, _ flags: CInt) -> CInt {
     if let r = mocked(#function, path: path, ["flags=\(flags)"]) { return CInt(r) }
-    return unlinkat(dirfd, path, flags)
+    return path.withCString { unlinkat(dirfd, $0, flags) }
 }
 
 /// renameat(2).
@@ -114,7 +116,9 @@ package func system_renameat(_ oldDirfd: CInt, _ old: String, _ newDirfd: CInt, 
 /// readlinkat(2).
 package func system_readlinkat(_ dirfd: CInt, _ path: String, _ buffer: UnsafeMutableRawBufferPointer) -> Int {
     if let r = mocked(#function, path: path) { return r }
-    return readlinkat(dirfd, path, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), buffer.count)
+    return path.withCString {
+        readlinkat(dirfd, $0, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), buffer.count)
+    }
 }
 
 /// symlinkat(2).
@@ -126,7 +130,7 @@ package func system_symlinkat(_ target: String, _ dirfd: CInt, _ path: String) -
 /// faccessat(2): whether the caller may use `path` as `mode` asks (`X_OK`: run it).
 package func system_faccessat(_ dirfd: CInt, _ path: String, _ mode: CInt, _ flags: CInt) -> CInt {
     if let r = mocked(#function, path: path, ["mode=\(mode)", "flags=\(flags)"]) { return CInt(r) }
-    return faccessat(dirfd, path, mode, flags)
+    return path.withCString { faccessat(dirfd, $0, mode, flags) }
 }
 
 /// opendir(3) on an open directory fd (the fd then belongs to the stream).
@@ -161,13 +165,13 @@ package func system_flock(_ fd: CInt, _ operation: CInt) -> CInt {
 /// mknodat(2).
 package func system_mknodat(_ dirfd: CInt, _ path: String, _ mode: mode_t, _ device: dev_t) -> CInt {
     if let r = mocked(#function, path: path, [String(mode, radix: 8), "\(device)"]) { return CInt(r) }
-    return mknodat(dirfd, path, mode, device)
+    return path.withCString { mknodat(dirfd, $0, mode, device) }
 }
 
 /// fchownat(2) (use `AT_SYMLINK_NOFOLLOW` to never follow a symlink).
 package func system_fchownat(_ dirfd: CInt, _ path: String, _ uid: uid_t, _ gid: gid_t, _ flags: CInt) -> CInt {
     if let r = mocked(#function, path: path, ["\(Int64(uid))", "\(Int64(gid))"]) { return CInt(r) }
-    return fchownat(dirfd, path, uid, gid, flags)
+    return path.withCString { fchownat(dirfd, $0, uid, gid, flags) }
 }
 
 /// fchown(2).
@@ -186,7 +190,7 @@ package func system_fchmod(_ fd: CInt, _ mode: mode_t) -> CInt {
 /// following them.
 package func system_fchmodat(_ dirfd: CInt, _ path: String, _ mode: mode_t, _ flags: CInt) -> CInt {
     if let r = mocked("fchmodat", path: path, [String(mode, radix: 8), "flags=\(flags)"]) { return CInt(r) }
-    return fchmodat(dirfd, path, mode, flags)
+    return path.withCString { fchmodat(dirfd, $0, mode, flags) }
 }
 
 // MARK: Name-relative calls on raw entry names

@@ -91,6 +91,6 @@ extension RBDBus {
 
     /// `<sysfs>/block/rbd<id>/<name>`, if readable.
     func blockAttribute(_ id: Int, _ name: String) -> String? {
-        try? Files.readAttribute(sysfs.appending("block/rbd\(id)/\(name)"))
+        try? Files.readAttribute(blockPrefix + String(id) + "/" + name)
     }
 }

@@ -58,7 +58,12 @@ extension RBDBus {
     /// The numeric entries of the devices directory, sorted; empty when there is no bus.
     func deviceIDs() throws(RBDError) -> [Int] {
         do {
-            return try Files.list(devicesDirectory).compactMap { Int($0) }.filter { $0 >= 0 }.sorted()
+            var ids: [Int] = []
+            ids.reserveCapacity(32)
+            try Files.forEachName(devicesDirectory) { name in
+                if let id = decimalValue(name) { ids.append(Int(id)) }
+            }
+            return ids.sorted()
         } catch {
             if error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory { return [] }
             throw RBDError(
@@ -68,7 +73,7 @@ extension RBDBus {
 
     /// `<sysfs>/bus/rbd/devices/<id>/<name>` as a plain string (the lookup path builds no FilePath).
     func attributePath(_ id: Int, _ name: String) -> String {
-        devicesDirectory.string + "/" + String(id) + "/" + name
+        devicesPrefix + String(id) + "/" + name
     }
 
     /// One attribute; `nil` when the file is missing or unreadable.

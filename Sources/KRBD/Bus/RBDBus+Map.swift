@@ -73,7 +73,6 @@ extension RBDBus {
         try ensureModule()
         let identity = Identity(spec, clusterFSID: options.clusterFSID?.lowercased())
         return try locked(spec, "map \(spec)") { () throws(RBDError) -> MapResult in
-            let monitorTokens = Set(attempts.flatMap(\.monitorTokens))
             let directory = try? Files.openDirectory(devicesDirectory)
             defer { if let directory { _ = system_close(directory) } }
             let listed = try deviceIDs()
@@ -81,6 +80,7 @@ extension RBDBus {
             // neither "not the image", which would map it twice, nor "the image").
             var mapping: [Int] = []
             for id in listed where try checkedMatches(id, identity, directory: directory) { mapping.append(id) }
+            let monitorTokens = mapping.isEmpty ? [] : Set(attempts.flatMap(\.monitorTokens))
             let existing = mapping.filter { sameCluster($0, monitorTokens) }
             if !existing.isEmpty {
                 switch policy {

@@ -12,7 +12,7 @@ import SystemPackage
 /// its exact request (`config_info`), not by being the one id that appeared.
 public struct RBDBus: Sendable {
     /// The sysfs root (`/sys`).
-    public var sysfs: FilePath
+    public var sysfs: FilePath { didSet { paths = BusPaths(sysfs) } }
     /// The devtmpfs root (`/dev`).
     public var dev: FilePath
     /// The procfs root (`/proc`), for mountinfo, capabilities and holders.
@@ -20,9 +20,9 @@ public struct RBDBus: Sendable {
     /// The lock files of map and unmap live in `<lockFile>.d/`, one per image (created 0600,
     /// removed after use). Processes that must not map one image at once (an agent in a pod
     /// and `krbd` on the host) must share this path.
-    public var lockFile: FilePath
+    public var lockFile: FilePath { didSet { lockDirectory = Self.lockDirectory(of: lockFile) } }
     /// `<lockFile>.d`: one lock file per image being mapped or unmapped.
-    public var lockDirectory: FilePath { FilePath(lockFile.string + ".d") }
+    public private(set) var lockDirectory: FilePath
     /// Where kernel modules live (`/lib/modules`), to tell whether modprobe can work.
     public var modulesRoot: FilePath = "/lib/modules"
     /// How long to wait for an image's map lock.
@@ -38,6 +38,9 @@ public struct RBDBus: Sendable {
     /// Whether map checks (and creates) `<dev>/rbd<id>`. Off only in fixture tests, which
     /// cannot make block device nodes without root.
     package var checksDeviceNode = true
+    /// The bus's paths under ``sysfs``, built once (a lookup reads dozens of attributes, and
+    /// each `FilePath.appending` normalizes its separators again).
+    private var paths: BusPaths
 
     /// A bus over the given roots.
     ///
@@ -51,16 +54,22 @@ public struct RBDBus: Sendable {
         lockFile: FilePath = "/run/krbd.lock"
     ) {
         self.sysfs = sysfs
+        self.paths = BusPaths(sysfs)
         self.dev = dev
         self.proc = proc
         self.lockFile = lockFile
+        self.lockDirectory = Self.lockDirectory(of: lockFile)
         self.kernel = KernelVersion.running()
     }
 
     // MARK: Paths
 
-    var bus: FilePath { sysfs.appending("bus/rbd") }
-    var devicesDirectory: FilePath { bus.appending("devices") }
+    var bus: FilePath { paths.bus }
+    var devicesDirectory: FilePath { paths.devices }
+    /// `<devicesDirectory>/`, as a plain string for attribute paths.
+    var devicesPrefix: String { paths.devicesPrefix }
+    /// `<sysfs>/block/rbd`: the block device of id N is this and N.
+    var blockPrefix: String { paths.blockPrefix }
     func deviceDirectory(_ id: Int) -> FilePath { devicesDirectory.appending(String(id)) }
     func deviceNode(_ id: Int) -> FilePath { dev.appending("rbd\(id)") }
 
@@ -71,8 +80,12 @@ public struct RBDBus: Sendable {
         return lockDirectory.appending(String(repeating: "0", count: 16 - hash.count) + hash + ".lock")
     }
 
+    private static func lockDirectory(of lockFile: FilePath) -> FilePath { FilePath(lockFile.string + ".d") }
+
     /// Runs `body` under `spec`'s lock (see ``lockDirectory``).
-    func locked<R>(_ spec: ImageSpec, _ what: String, _ body: () throws(RBDError) -> R) throws(RBDError) -> R {
+    func locked<R>(_ spec: ImageSpec, _ what: @autoclosure () -> String, _ body: () throws(RBDError) -> R)
+        throws(RBDError) -> R
+    {
         let lock = lockFile(for: spec)
         do throws(LockFailure<RBDError>) {
             return try FileLock.withLock(lock, timeout: lockTimeout, removingFile: true, directoryMode: 0o700, body)
@@ -82,11 +95,26 @@ public struct RBDBus: Sendable {
                 throw error
             case .lock(let cause) where cause.errno == .timedOut:
                 throw RBDError(
-                    .timedOut, "\(what): another krbd process held the lock of \(spec) (\(lock)) for \(lockTimeout)",
+                    .timedOut, "\(what()): another krbd process held the lock of \(spec) (\(lock)) for \(lockTimeout)",
                     path: lock, cause: cause)
             case .lock(let cause):
-                throw RBDError(.systemError, "\(what): cannot take the lock \(lock)", path: lock, cause: cause)
+                throw RBDError(.systemError, "\(what()): cannot take the lock \(lock)", path: lock, cause: cause)
             }
         }
+    }
+}
+
+/// `<sysfs>/bus/rbd` and what is below it.
+private struct BusPaths: Sendable {
+    let bus: FilePath
+    let devices: FilePath
+    let devicesPrefix: String
+    let blockPrefix: String
+
+    init(_ sysfs: FilePath) {
+        bus = sysfs.appending("bus/rbd")
+        devices = bus.appending("devices")
+        devicesPrefix = devices.string + "/"
+        blockPrefix = sysfs.appending("block").string + "/rbd"
     }
 }
