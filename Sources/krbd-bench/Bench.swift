@@ -11,7 +11,7 @@ struct KrbdBench: ParsableCommand {
             `host` runs on this machine (fixture sysfs trees, the ownership walk); `vm` needs the real \
             rbd.ko and a cluster (run it inside scripts/sandbox). Both print a Markdown section.
             """,
-        subcommands: [HostCommand.self, VMCommand.self, StepsCommand.self])
+        subcommands: [HostCommand.self, VMCommand.self, StepsCommand.self, CountCommand.self])
 }
 
 /// Where a subcommand writes its Markdown section.

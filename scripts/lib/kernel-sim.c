@@ -1,0 +1,154 @@
+/*
+ * The rbd bus's add/remove writes, simulated on a fixture tree, for `krbd-bench count` (issue 13:
+ * ours' own work per map and unmap, counted natively in instructions under callgrind).
+ *
+ * Loaded with LD_PRELOAD; does nothing unless KRBD_SIM_ROOT names a fixture root laid out as
+ *   <root>/sys/bus/rbd/{add_single_major,remove_single_major,devices/}   (regular files, dirs)
+ *   <root>/spare/<id>/   a whole device directory per id the "kernel" may hand out
+ *   <root>/dev/          where the device node appears
+ * add_key(2) of a "ceph" key answers a serial and keyctl(2)'s unlink 0, as a kernel with libceph
+ * loaded does (this host's kernel has no ceph key type).
+ * A write to add_single_major takes the lowest id whose spare exists and whose devices/<id> does
+ * not, renames the spare into devices/, writes the request into its config_info and makes
+ * dev/rbd<id> (block, 254:(id<<4)): what the kernel has done by the time its write returns. A
+ * write of "<id>[ force]" to remove_single_major moves it back (ENOENT when not there).
+ *
+ * All of it happens inside krbd_sim_kernel() and krbd_sim_keyring(), so that callgrind can leave it out
+ * (--toggle-collect of each inside the measured function). Bench code only: never part
+ * of the library.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+static ssize_t (*real_write)(int, const void *, size_t);
+static unsigned long long sim_nanoseconds;
+static unsigned long long sim_calls;
+
+/* Total time spent simulating, so that native timings can leave it out too. */
+unsigned long long krbd_sim_nanoseconds(void) { return sim_nanoseconds; }
+unsigned long long krbd_sim_calls(void) { return sim_calls; }
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int add_device(const char *root, const void *buf, size_t n) {
+    char spare[PATH_MAX], device[PATH_MAX], file[PATH_MAX + 16], node[PATH_MAX];
+    for (int id = 0; id < 4096; id++) {
+        snprintf(spare, sizeof spare, "%s/spare/%d", root, id);
+        snprintf(device, sizeof device, "%s/sys/bus/rbd/devices/%d", root, id);
+        if (exists(device) || !exists(spare)) continue;
+        if (rename(spare, device) != 0) return -errno;
+        snprintf(file, sizeof file, "%s/config_info", device);
+        int fd = open(file, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd < 0) return -errno;
+        real_write(fd, buf, n);
+        real_write(fd, "\n", 1);
+        close(fd);
+        snprintf(node, sizeof node, "%s/dev/rbd%d", root, id);
+        if (mknod(node, S_IFBLK | 0600, makedev(254, (unsigned)id << 4)) != 0 && errno != EEXIST) return -errno;
+        return 0;
+    }
+    return -ENOSPC;
+}
+
+static int remove_device(const char *root, const void *buf, size_t n) {
+    char text[64], spare[PATH_MAX], device[PATH_MAX], node[PATH_MAX];
+    if (n >= sizeof text) return -EINVAL;
+    memcpy(text, buf, n);
+    text[n] = 0;
+    int id = atoi(text);
+    snprintf(spare, sizeof spare, "%s/spare/%d", root, id);
+    snprintf(device, sizeof device, "%s/sys/bus/rbd/devices/%d", root, id);
+    if (!exists(device)) return -ENOENT;
+    if (rename(device, spare) != 0) return -errno;
+    snprintf(node, sizeof node, "%s/dev/rbd%d", root, id);
+    unlink(node);
+    return 0;
+}
+
+/* 1: the write was a control write (its result in *result); 0: pass it through. */
+__attribute__((noinline)) int krbd_sim_kernel(int fd, const void *buf, size_t n, ssize_t *result) {
+    const char *root = getenv("KRBD_SIM_ROOT");
+    if (!root) return 0;
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    char link[64], target[PATH_MAX], add[PATH_MAX], remove[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t length = readlink(link, target, sizeof target - 1);
+    int handled = 0;
+    if (length > 0) {
+        target[length] = 0;
+        snprintf(add, sizeof add, "%s/sys/bus/rbd/add_single_major", root);
+        snprintf(remove, sizeof remove, "%s/sys/bus/rbd/remove_single_major", root);
+        int status = 0;
+        if (strcmp(target, add) == 0) {
+            status = add_device(root, buf, n);
+            handled = 1;
+        } else if (strcmp(target, remove) == 0) {
+            status = remove_device(root, buf, n);
+            handled = 1;
+        }
+        if (handled) {
+            if (status < 0) {
+                errno = -status;
+                *result = -1;
+            } else {
+                *result = (ssize_t)n;
+            }
+            sim_calls++;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    sim_nanoseconds += (unsigned long long)(end.tv_sec - start.tv_sec) * 1000000000ull + end.tv_nsec - start.tv_nsec;
+    return handled;
+}
+
+ssize_t write(int fd, const void *buf, size_t n) {
+    if (!real_write) real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    ssize_t result;
+    int saved = errno;
+    if (krbd_sim_kernel(fd, buf, n, &result)) return result;
+    errno = saved;
+    return real_write(fd, buf, n);
+}
+
+/* 1: a keyring call of a map (its result in *result); 0: pass it through. */
+__attribute__((noinline)) int krbd_sim_keyring(long number, long a1, long a2, long *result) {
+    if (!getenv("KRBD_SIM_ROOT")) return 0;
+    if (number == SYS_add_key && a1 && strcmp((const char *)a1, "ceph") == 0) {
+        *result = 0x1234;
+        return 1;
+    }
+    if (number == SYS_keyctl && a1 == 9 /* KEYCTL_UNLINK */ && a2 == 0x1234) {
+        *result = 0;
+        return 1;
+    }
+    return 0;
+}
+
+long syscall(long number, ...) {
+    static long (*real_syscall)(long, ...);
+    if (!real_syscall) real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    va_list list;
+    va_start(list, number);
+    long a[6];
+    for (int i = 0; i < 6; i++) a[i] = va_arg(list, long);
+    va_end(list);
+    long result;
+    if (krbd_sim_keyring(number, a[0], a[1], &result)) return result;
+    return real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
