@@ -408,9 +408,10 @@ extension StormBench {
             image (its config_info, from an untimed map before) to `add_single_major` (the last one out \
             unlinks the key); the CLI is N `rbd device map -o noudev` processes started at once. The \
             read-back column (untimed for the variants, after the floor's storm): N threads read back \
-            1, 2, …, N of the N devices in full (`RBDBus.device(id:)`), as ours' maps do after their \
-            writes in a storm (each one listed the devices before any appeared, and reads every device \
-            that is new when its write returns).
+            1, 2, …, N of the N devices in full (`RBDBus.device(id:)`): what ours' maps did after their \
+            writes before commit 404547f (each read every device new since its listing, in a storm every \
+            other mapper's too). They now compare four cheap attributes of each new device and read \
+            only their own in full; the column stays as the measure of what that saves.
             - Attach formatted: N `RBDPlugin.attach` at once (map with `exclusive` + probe + mount at the \
             global path; journal and volume locks) against N threads of add_key + write + finding the \
             new device by its `name` + libblkid probe + mkdir + mount(2) with MS_NODEV|MS_NOSUID, on \
