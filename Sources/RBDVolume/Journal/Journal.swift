@@ -86,6 +86,25 @@ public struct JournalRecord<Identity: Codable & Sendable & Equatable>: Codable, 
 /// (or none) it may leave behind describes state that is gone either way — `reconcile` drops
 /// it, and the next attach or detach settles it. The record's content is fsync'd before the
 /// rename: the journal is never malformed.
+///
+/// What each fsync buys. A process that dies (kill -9, OOM) loses nothing unsynced: the page
+/// cache holds the renamed record for the next process. Only a kernel crash or a power loss
+/// does, and it also ends every mapping and mount. What the content fsync protects is then
+/// that the record is well-formed after it: without it a filesystem may keep the new name with
+/// no or partial content (ext4's `auto_da_alloc` guards a rename over an existing file only;
+/// other filesystems promise nothing), and ``load(_:)`` refuses a malformed record, so attach,
+/// detach and status of that volume would fail until someone removed the file by hand. Per
+/// attach that is one fsync per record written, each before the step it makes recoverable:
+/// - `attaching`, before the map (only for a volume without a record of its identity): a
+///   process crash right after the kernel write leaves a record that finds the mapping;
+/// - `mapped`, after it, with the device's identity: what detach, status and a resumed attach
+///   unmap or adopt, identity-exact, never someone else's mapping;
+/// - `formatting`, right before mkfs (blank volumes only): a resumed attach on the same,
+///   continuously held mapping formats again;
+/// - `mounted`: what makes a repeated attach a no-op and what setUp requires.
+///
+/// Three fsyncs for a formatted volume, four for a blank one, none for an attach of a volume
+/// already attached, none for setUp, tearDown and detach (detach unlinks the record).
 public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
     /// Where the records live.
     public let directory: FilePath
