@@ -1,13 +1,16 @@
+import LinuxSystem
 import SystemPackage
+
+/// A device number (`major:minor`), as ``AttachedDevice/device`` and ``JournalRecord/device``;
+/// the same type as KRBD's and BlockMount's `DeviceNumber`.
+public typealias DeviceNumber = LinuxSystem.DeviceNumber
 
 /// A block device a provider attached (or found attached) for a volume.
 public struct AttachedDevice<Identity: Codable & Sendable & Equatable>: Sendable {
     /// The device node (`/dev/rbd3`, `/dev/loop7`).
     public var path: FilePath
     /// The device number.
-    public var major: UInt32
-    /// The device number.
-    public var minor: UInt32
+    public var device: DeviceNumber
     /// What the provider needs to find and detach exactly this device later, after a restart
     /// too; recorded in the journal, so it must hold no secret.
     public var identity: Identity
@@ -15,10 +18,9 @@ public struct AttachedDevice<Identity: Codable & Sendable & Equatable>: Sendable
     public var newlyAttached: Bool
 
     /// Creates a value.
-    public init(path: FilePath, major: UInt32, minor: UInt32, identity: Identity, newlyAttached: Bool) {
+    public init(path: FilePath, device: DeviceNumber, identity: Identity, newlyAttached: Bool) {
         self.path = path
-        self.major = major
-        self.minor = minor
+        self.device = device
         self.identity = identity
         self.newlyAttached = newlyAttached
     }

@@ -134,8 +134,7 @@ extension BlockVolumePlugin {
             let resuming = previous?.phase == .formatting && previous?.identity == device.identity
             record.identity = device.identity
             record.devicePath = device.path.string
-            record.major = device.major
-            record.minor = device.minor
+            record.device = device.device
             record.phase = resuming ? .formatting : .mapped
             if spec.access == .block {
                 do throws(VolumeError) {
@@ -400,7 +399,7 @@ extension BlockVolumePlugin {
             throw VolumeError(
                 .notAttached,
                 "\(global) holds \(device.map { "device \($0)" } ?? "no mount"), not volume \(volume)'s device "
-                    + "\(record.devicePath ?? "?") (\(record.major.map(String.init) ?? "?"):\(record.minor.map(String.init) ?? "?")); "
+                    + "\(record.devicePath ?? "?") (\(record.device?.description ?? "?:?")); "
                     + "attach (stage) the volume again", path: global)
         }
     }

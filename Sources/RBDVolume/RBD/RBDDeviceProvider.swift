@@ -156,7 +156,7 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
         var identity = device
         identity.configInfo = nil  // the journal keeps identity only
         return AttachedDevice(
-            path: device.path, major: device.major, minor: device.minor, identity: identity, newlyAttached: newly)
+            path: device.path, device: device.device, identity: identity, newlyAttached: newly)
     }
 }
 

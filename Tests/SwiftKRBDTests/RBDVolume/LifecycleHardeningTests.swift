@@ -69,8 +69,7 @@ final class FlakyDetachProvider: BlockDeviceProvider, @unchecked Sendable {
         var record = JournalRecord<LoopIdentity>(plugin: plugin.name, key: key, fsType: "ext4", readOnly: false)
         record.identity = device.identity
         record.devicePath = device.path.string
-        record.major = device.major
-        record.minor = device.minor
+        record.device = device.device
         record.phase = .formatting
         return record
     }

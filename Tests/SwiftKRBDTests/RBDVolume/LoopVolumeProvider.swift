@@ -50,8 +50,7 @@ struct LoopVolumeProvider: BlockDeviceProvider {
         var st = stat()
         guard stat(path.string, &st) == 0 else { throw ToolFailure(command: "stat \(path)", status: errno, output: "") }
         return AttachedDevice(
-            path: path, major: UInt32(st.st_rdev >> 8 & 0xfff),
-            minor: UInt32((st.st_rdev & 0xff) | (st.st_rdev >> 12 & 0xfff00)),
+            path: path, device: DeviceNumber(rdev: st.st_rdev),
             identity: LoopIdentity(device: path.string, backingFile: source.imageFile.string), newlyAttached: newly)
     }
 }
