@@ -12,9 +12,7 @@ package struct MountInfoLine {
     /// Field 2: the parent's mount id, as written.
     package var parentID: ArraySlice<UInt8> = []
     /// Field 3: the device of the mounted filesystem.
-    package var major: UInt32
-    /// Field 3: the device of the mounted filesystem.
-    package var minor: UInt32
+    package var device: DeviceNumber
     /// Field 4, escaped: the directory of the filesystem mounted here.
     package var root: ArraySlice<UInt8>
     /// Field 5, escaped: the mount point.
@@ -93,11 +91,9 @@ package enum MountInfo {
             case 2: device = line[start..<end]
             case 3: root = line[start..<end]
             case 4:
-                guard let colon = device.firstIndex(of: UInt8(ascii: ":")),
-                    let major = number(device[..<colon]), let minor = number(device[(colon + 1)...])
-                else { return nil }
+                guard let device = DeviceNumber(parsing: device) else { return nil }
                 return MountInfoLine(
-                    id: id, parentID: parent, major: major, minor: minor, root: root, target: line[start..<end],
+                    id: id, parentID: parent, device: device, root: root, target: line[start..<end],
                     rest: end < line.endIndex ? line[(end + 1)...] : [])
             default: break
             }

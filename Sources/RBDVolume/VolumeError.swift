@@ -75,19 +75,9 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
         case mount(MountError)
         /// One of the lifecycle's own file operations failed (journal, directories, locks, statvfs).
         case system(SystemCallError)
-        /// Another ``BlockDeviceProvider``'s error, of a type this module does not know.
+        /// Another ``BlockDeviceProvider``'s error, of a type this module does not know (the
+        /// default ``DeviceProviderFailure/volumeCause`` of a provider's failure).
         case other(any Error & Sendable)
-
-        /// The cause for an error of a type known only at run time (a provider's): one of the
-        /// typed cases where it is an `RBDError`, a `MountError` or a ``SystemCallError``.
-        public init(_ error: any Error & Sendable) {
-            switch error {
-            case let error as RBDError: self = .rbd(error)
-            case let error as MountError: self = .mount(error)
-            case let error as SystemCallError: self = .system(error)
-            default: self = .other(error)
-            }
-        }
 
         /// The error itself, untyped.
         public var error: any Error & Sendable {

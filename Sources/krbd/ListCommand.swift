@@ -1,5 +1,6 @@
 import ArgumentParser
 import KRBD
+import LinuxSystem
 
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,8 +56,7 @@ struct ListedDevice: Encodable {
         try c.encodeIfPresent(device.imageID, forKey: Key("imageID"))
         try c.encodeIfPresent(device.snapshotID, forKey: Key("snapshotID"))
         try c.encodeIfPresent(device.size, forKey: Key("size"))
-        try c.encode(device.major, forKey: Key("major"))
-        try c.encode(device.minor, forKey: Key("minor"))
+        try c.encode(device.device, major: Key("major"), minor: Key("minor"))
         try c.encodeIfPresent(device.features?.names, forKey: Key("features"))
         try c.encodeIfPresent(device.clientID, forKey: Key("clientID"))
         try c.encodeIfPresent(device.clientAddress, forKey: Key("clientAddress"))

@@ -8,24 +8,11 @@ import SystemPackage
     @preconcurrency import Musl
 #endif
 
-/// A device number (`major:minor`), as in mountinfo and `st_rdev`.
-public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConvertible {
-    /// The major number (the driver: 7 loop, 254-ish rbd with single_major).
-    public var major: UInt32
-    /// The minor number (the device of that driver).
-    public var minor: UInt32
+/// The one model of a device number (`major:minor`), shared with KRBD and RBDVolume (which name
+/// it `DeviceNumber` too).
+public typealias DeviceNumber = LinuxSystem.DeviceNumber
 
-    /// A device number from its two halves.
-    public init(major: UInt32, minor: UInt32) {
-        self.major = major
-        self.minor = minor
-    }
-
-    init(_ dev: dev_t) { self.init(major: system_major(dev), minor: system_minor(dev)) }
-
-    /// The number of a device node (`st_rdev` of its stat).
-    public init(rdev: dev_t) { self.init(rdev) }
-
+extension DeviceNumber {
     /// The device number of the block device (or the filesystem of the file) at `path`.
     ///
     /// - Returns: `st_rdev` for a block device, `st_dev` for anything else.
@@ -39,14 +26,8 @@ public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConverti
                 .notBlockDevice, "cannot stat \(path)", path: path,
                 cause: SyscallError("stat", path: path, errno: errno))
         }
-        self.init(st.st_mode & S_IFMT == S_IFBLK ? st.st_rdev : st.st_dev)
+        self.init(rdev: st.st_mode & S_IFMT == S_IFBLK ? st.st_rdev : st.st_dev)
     }
-
-    /// `major:minor`, as the kernel prints it.
-    public var description: String { "\(major):\(minor)" }
-
-    /// Ordered by major, then minor.
-    public static func < (a: DeviceNumber, b: DeviceNumber) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 }
 
 /// One line of mountinfo (escapes such as `\040` undone), as libmount would parse it.
@@ -109,7 +90,7 @@ public struct MountTable: Sendable {
             else { return }
             entries.append(
                 MountEntry(
-                    id: Int(id), parentID: Int(parent), device: DeviceNumber(major: line.major, minor: line.minor),
+                    id: Int(id), parentID: Int(parent), device: line.device,
                     root: FilePath(MountInfo.unescape(line.root)), target: FilePath(MountInfo.unescape(line.target)),
                     fsType: MountInfo.unescape(tail.fsType), source: MountInfo.unescape(tail.source),
                     vfsOptions: MountInfo.unescape(tail.mountOptions), fsOptions: MountInfo.unescape(tail.superOptions),
@@ -164,14 +145,14 @@ public struct MountTable: Sendable {
         let text = try mountInfoBytes(proc: proc)
         let target = MountInfo.escape(globalPath.lexicallyNormalized().string)[...]
         // The top mount at the global path: its device and root.
-        var global: (major: UInt32, minor: UInt32, root: ArraySlice<UInt8>)?
+        var global: (device: DeviceNumber, root: ArraySlice<UInt8>)?
         MountInfo.forEachLine(text) { line in
-            if line.target.elementsEqual(target) { global = (line.major, line.minor, line.root) }
+            if line.target.elementsEqual(target) { global = (line.device, line.root) }
         }
         guard let global else { return [] }
         var targets: [FilePath] = []
         MountInfo.forEachLine(text) { line in
-            guard line.major == global.major, line.minor == global.minor, !line.target.elementsEqual(target),
+            guard line.device == global.device, !line.target.elementsEqual(target),
                 MountInfo.isPath(line.root, under: global.root)
             else { return }
             targets.append(FilePath(MountInfo.unescape(line.target)))
@@ -191,7 +172,7 @@ public struct MountTable: Sendable {
         let target = MountInfo.escape(path.lexicallyNormalized().string)[...]
         var device: DeviceNumber?
         MountInfo.forEachLine(text) { line in
-            if line.target.elementsEqual(target) { device = DeviceNumber(major: line.major, minor: line.minor) }
+            if line.target.elementsEqual(target) { device = line.device }
         }
         return device
     }
@@ -268,7 +249,7 @@ final class LibmountTable {
                 MountEntry(
                     id: Int(mnt_fs_get_id(fs)),
                     parentID: Int(mnt_fs_get_parent_id(fs)),
-                    device: DeviceNumber(mnt_fs_get_devno(fs)),
+                    device: DeviceNumber(rdev: mnt_fs_get_devno(fs)),
                     root: FilePath(text(mnt_fs_get_root(fs)) ?? "/"),
                     target: FilePath(text(mnt_fs_get_target(fs)) ?? ""),
                     fsType: text(mnt_fs_get_fstype(fs)) ?? "",

@@ -166,6 +166,6 @@ extension Mounter {
         guard st.st_mode & S_IFMT == S_IFBLK else {
             throw MountError(.notBlockDevice, "\(device) is not a block device", path: device)
         }
-        return DeviceNumber(st.st_rdev)
+        return DeviceNumber(rdev: st.st_rdev)
     }
 }

@@ -1,5 +1,10 @@
 // One mapping as the kernel reports it under /sys/bus/rbd/devices/<id>/.
+import LinuxSystem
 import SystemPackage
+
+/// A device number (`major:minor`), as ``MappedDevice/device``; the same type as BlockMount's and
+/// RBDVolume's `DeviceNumber`.
+public typealias DeviceNumber = LinuxSystem.DeviceNumber
 
 /// A mapped rbd device and every attribute the kernel shows for it.
 ///
@@ -24,10 +29,8 @@ public struct MappedDevice: Sendable, Hashable, Codable, CustomStringConvertible
     public var snapshotID: UInt64?
     /// `size` in bytes.
     public var size: UInt64?
-    /// `major` of the block device.
-    public var major: UInt32
-    /// `minor` of the block device (`id << 4` with single_major).
-    public var minor: UInt32
+    /// The block device's number: `major` and `minor` (`id << 4` with single_major).
+    public var device: DeviceNumber
     /// `features` of the mapped image.
     public var features: RBDFeatures?
     /// `client_id`, e.g. `client4104`.
@@ -63,6 +66,62 @@ public struct MappedDevice: Sendable, Hashable, Codable, CustomStringConvertible
 
     /// CEPH_NOSNAP: the snap id sysfs shows for a head mapping.
     static let noSnapshot: UInt64 = 18_446_744_073_709_551_614
+}
+
+extension MappedDevice {
+    /// The JSON keys: the property names, with ``device`` as `major` and `minor` side by side (as
+    /// journal records of earlier builds hold it, and `krbd map --json` prints it).
+    enum CodingKeys: String, CodingKey {
+        case id, pool, poolID, namespace, image, imageID, snapshot, snapshotID, size, major, minor, features
+        case clientID, clientAddress, clusterFSID, parent, configInfo, devicePath, diskSequence
+    }
+
+    /// Decodes a device from the keys of ``encode(to:)`` (journal records of every build).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(Int.self, forKey: .id)
+        pool = try c.decode(String.self, forKey: .pool)
+        poolID = try c.decodeIfPresent(UInt64.self, forKey: .poolID)
+        namespace = try c.decodeIfPresent(String.self, forKey: .namespace)
+        image = try c.decode(String.self, forKey: .image)
+        imageID = try c.decodeIfPresent(String.self, forKey: .imageID)
+        snapshot = try c.decodeIfPresent(String.self, forKey: .snapshot)
+        snapshotID = try c.decodeIfPresent(UInt64.self, forKey: .snapshotID)
+        size = try c.decodeIfPresent(UInt64.self, forKey: .size)
+        device = try c.decode(DeviceNumber.self, major: .major, minor: .minor)
+        features = try c.decodeIfPresent(RBDFeatures.self, forKey: .features)
+        clientID = try c.decodeIfPresent(String.self, forKey: .clientID)
+        clientAddress = try c.decodeIfPresent(String.self, forKey: .clientAddress)
+        clusterFSID = try c.decodeIfPresent(String.self, forKey: .clusterFSID)
+        parent = try c.decodeIfPresent(String.self, forKey: .parent)
+        configInfo = try c.decodeIfPresent(String.self, forKey: .configInfo)
+        devicePath = try c.decode(String.self, forKey: .devicePath)
+        diskSequence = try c.decodeIfPresent(UInt64.self, forKey: .diskSequence)
+    }
+
+    /// Encodes every property under its name, absent ones left out, and ``device`` as `major`
+    /// and `minor`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(pool, forKey: .pool)
+        try c.encodeIfPresent(poolID, forKey: .poolID)
+        try c.encodeIfPresent(namespace, forKey: .namespace)
+        try c.encode(image, forKey: .image)
+        try c.encodeIfPresent(imageID, forKey: .imageID)
+        try c.encodeIfPresent(snapshot, forKey: .snapshot)
+        try c.encodeIfPresent(snapshotID, forKey: .snapshotID)
+        try c.encodeIfPresent(size, forKey: .size)
+        try c.encode(device, major: .major, minor: .minor)
+        try c.encodeIfPresent(features, forKey: .features)
+        try c.encodeIfPresent(clientID, forKey: .clientID)
+        try c.encodeIfPresent(clientAddress, forKey: .clientAddress)
+        try c.encodeIfPresent(clusterFSID, forKey: .clusterFSID)
+        try c.encodeIfPresent(parent, forKey: .parent)
+        try c.encodeIfPresent(configInfo, forKey: .configInfo)
+        try c.encode(devicePath, forKey: .devicePath)
+        try c.encodeIfPresent(diskSequence, forKey: .diskSequence)
+    }
 }
 
 /// Image feature bits (`features`, `supported_features`), from ceph's `rbd/features.h`.

@@ -172,7 +172,7 @@ extension RBDBus {
             snapshot: snap == "-" ? nil : snap,
             snapshotID: snapID == MappedDevice.noSnapshot ? nil : snapID,
             size: attribute("size").flatMap { UInt64($0) },
-            major: major, minor: minor,
+            device: DeviceNumber(major: major, minor: minor),
             features: attribute("features").flatMap { RBDFeatures(sysfs: $0) },
             clientID: attribute("client_id"),
             clientAddress: attribute("client_addr"),

@@ -392,7 +392,7 @@ extension RBDBus {
     /// `<dev>/rbd<id>` exists (mknod 0600 if not) and is block device major:minor.
     func ensureNode(_ device: MappedDevice) throws(RBDError) {
         let node = deviceNode(device.id)
-        let expected = system_makedev(device.major, device.minor)
+        let expected = device.device.rdev
         var status: stat?
         do {
             status = try Files.status(node)
@@ -424,10 +424,10 @@ extension RBDBus {
         guard status.st_mode & S_IFMT == S_IFBLK, status.st_rdev == expected else {
             let actual =
                 status.st_mode & S_IFMT == S_IFBLK
-                ? "block device \(system_major(status.st_rdev)):\(system_minor(status.st_rdev))" : "not a block device"
+                ? "block device \(DeviceNumber(rdev: status.st_rdev))" : "not a block device"
             throw RBDError(
                 .deviceNodeMissing,
-                "\(node) is \(actual), not rbd\(device.id) (\(device.major):\(device.minor)); /dev is probably not the host's devtmpfs",
+                "\(node) is \(actual), not rbd\(device.id) (\(device.device)); /dev is probably not the host's devtmpfs",
                 path: node)
         }
     }

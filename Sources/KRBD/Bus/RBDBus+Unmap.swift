@@ -111,7 +111,7 @@ extension RBDBus {
             let minor = attribute(id, "minor").flatMap({ UInt32($0) }),
             let mountinfo = try? Files.readText(proc.appending("self/mountinfo"))
         {
-            let points = Self.mountPoints(in: mountinfo, major: major, minors: minor...(minor + 15))
+            let points = Self.mountPoints(in: mountinfo, of: DeviceNumber(major: major, minor: minor), partitions: 15)
             if !points.isEmpty { out.append("mounted at " + points.joined(separator: ", ")) }
         }
         let pids = openers(of: deviceNode(id))
@@ -119,11 +119,15 @@ extension RBDBus {
         return out
     }
 
-    /// The mount points of devices `major:minors` in mountinfo text (unescaped).
-    static func mountPoints(in mountinfo: String, major: UInt32, minors: ClosedRange<UInt32>) -> [String] {
+    /// The mount points (unescaped) in mountinfo text of `device` and of the `partitions` minors
+    /// after it (its partitions).
+    static func mountPoints(in mountinfo: String, of device: DeviceNumber, partitions: UInt32) -> [String] {
         var points: [String] = []
+        let minors = device.minor...(device.minor + partitions)
         MountInfo.forEachLine(Array(mountinfo.utf8)) { line in
-            if line.major == major, minors.contains(line.minor) { points.append(MountInfo.unescape(line.target)) }
+            if line.device.major == device.major, minors.contains(line.device.minor) {
+                points.append(MountInfo.unescape(line.target))
+            }
         }
         return points
     }

@@ -41,9 +41,7 @@ public struct JournalRecord<Identity: Codable & Sendable & Equatable>: Codable, 
     /// The block device node, once mapped.
     public var devicePath: String?
     /// The device number, once mapped.
-    public var major: UInt32?
-    /// The device number, once mapped.
-    public var minor: UInt32?
+    public var device: DeviceNumber?
     /// The filesystem asked for.
     public var fsType: String
     /// Whether the volume is attached read-only.
@@ -74,6 +72,55 @@ public struct JournalRecord<Identity: Codable & Sendable & Equatable>: Codable, 
         phase = .attaching
         formattedHere = false
         updated = 0
+    }
+}
+
+extension JournalRecord {
+    /// The JSON keys: the property names, with ``device`` as `major` and `minor` side by side (as
+    /// every build has written it).
+    enum CodingKeys: String, CodingKey {
+        case schema, plugin, key, identity, devicePath, major, minor, fsType, readOnly, phase, formattedHere
+        case updated, globalPath, sourceKey, access
+    }
+
+    /// Decodes a record from the keys of ``encode(to:)`` (records of every build; ``device`` is
+    /// `nil` unless both `major` and `minor` are there).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schema = try c.decode(Int.self, forKey: .schema)
+        plugin = try c.decode(String.self, forKey: .plugin)
+        key = try c.decode(String.self, forKey: .key)
+        identity = try c.decodeIfPresent(Identity.self, forKey: .identity)
+        devicePath = try c.decodeIfPresent(String.self, forKey: .devicePath)
+        device = try c.decodeIfPresent(DeviceNumber.self, major: .major, minor: .minor)
+        fsType = try c.decode(String.self, forKey: .fsType)
+        readOnly = try c.decode(Bool.self, forKey: .readOnly)
+        phase = try c.decode(AttachPhase.self, forKey: .phase)
+        formattedHere = try c.decode(Bool.self, forKey: .formattedHere)
+        updated = try c.decode(Double.self, forKey: .updated)
+        globalPath = try c.decodeIfPresent(String.self, forKey: .globalPath)
+        sourceKey = try c.decodeIfPresent(String.self, forKey: .sourceKey)
+        access = try c.decodeIfPresent(VolumeAccess.self, forKey: .access)
+    }
+
+    /// Encodes every property under its name, absent ones left out, and ``device`` as `major`
+    /// and `minor`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schema, forKey: .schema)
+        try c.encode(plugin, forKey: .plugin)
+        try c.encode(key, forKey: .key)
+        try c.encodeIfPresent(identity, forKey: .identity)
+        try c.encodeIfPresent(devicePath, forKey: .devicePath)
+        try c.encodeIfPresent(device, major: .major, minor: .minor)
+        try c.encode(fsType, forKey: .fsType)
+        try c.encode(readOnly, forKey: .readOnly)
+        try c.encode(phase, forKey: .phase)
+        try c.encode(formattedHere, forKey: .formattedHere)
+        try c.encode(updated, forKey: .updated)
+        try c.encodeIfPresent(globalPath, forKey: .globalPath)
+        try c.encodeIfPresent(sourceKey, forKey: .sourceKey)
+        try c.encodeIfPresent(access, forKey: .access)
     }
 }
 

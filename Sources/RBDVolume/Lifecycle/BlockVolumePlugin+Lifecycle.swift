@@ -108,23 +108,25 @@ extension BlockVolumePlugin {
             }
 
             let device: AttachedDevice<Provider.Identity>
-            do {
-                device = try timings.measure("map") { try provider.attach(source, readOnly: spec.readOnly) }
+            do throws(Provider.Failure) {
+                device = try timings.measure("map") { () throws(Provider.Failure) in
+                    try provider.attach(source, readOnly: spec.readOnly)
+                }
             } catch {
-                if (error as? any DeviceAttachFailure)?.mayHaveLeftDevice == true {
+                if error.mayHaveLeftDevice {
                     // The kernel may hold a device this attach could not find or remove: the
                     // `attaching` record stays, so that status shows it and the next attach or a
                     // detach settles it.
                     throw VolumeError(
                         .device,
                         "cannot attach \(spec): \(error); the volume stays recorded as attaching — attach "
-                            + "or detach it again to settle it", cause: .init(error))
+                            + "or detach it again to settle it", cause: error.volumeCause)
                 }
                 if previous == nil {
                     try? journal.remove(key)
                     try? Files.removeDirectory(global)  // the empty directory made above
                 }
-                throw VolumeError(.device, "cannot attach \(spec): \(error)", cause: .init(error))
+                throw VolumeError(.device, "cannot attach \(spec): \(error)", cause: error.volumeCause)
             }
             // Ours to undo: mapped by this call, or by an earlier attach of ours that was
             // interrupted (its journal says so, with or without the identity recorded yet).
@@ -134,8 +136,7 @@ extension BlockVolumePlugin {
             let resuming = previous?.phase == .formatting && previous?.identity == device.identity
             record.identity = device.identity
             record.devicePath = device.path.string
-            record.major = device.major
-            record.minor = device.minor
+            record.device = device.device
             record.phase = resuming ? .formatting : .mapped
             if spec.access == .block {
                 do throws(VolumeError) {
@@ -213,10 +214,10 @@ extension BlockVolumePlugin {
         } catch {
             throw VolumeError(.invalidArgument, "volume \(spec): \(error.message)", cause: .mount(error))
         }
-        do {
+        do throws(Provider.Failure) {
             try provider.validate(source)
         } catch {
-            throw VolumeError(.invalidArgument, "volume \(spec): \(error)", cause: .init(error))
+            throw VolumeError(.invalidArgument, "volume \(spec): \(error)", cause: error.volumeCause)
         }
     }
 
@@ -400,7 +401,7 @@ extension BlockVolumePlugin {
             throw VolumeError(
                 .notAttached,
                 "\(global) holds \(device.map { "device \($0)" } ?? "no mount"), not volume \(volume)'s device "
-                    + "\(record.devicePath ?? "?") (\(record.major.map(String.init) ?? "?"):\(record.minor.map(String.init) ?? "?")); "
+                    + "\(record.devicePath ?? "?") (\(record.device?.description ?? "?:?")); "
                     + "attach (stage) the volume again", path: global)
         }
     }
@@ -465,7 +466,7 @@ extension BlockVolumePlugin {
     public func detach(_ spec: VolumeSpec) throws(VolumeError) -> DetachResult {
         let source = try source(of: spec)
         return try detach(key: provider.volumeKey(source), at: nil, describing: "\(spec)") {
-            try provider.existingDevice(source, readOnly: spec.readOnly)?.identity
+            () throws(Provider.Failure) in try provider.existingDevice(source, readOnly: spec.readOnly)?.identity
         }
     }
 
@@ -489,7 +490,7 @@ extension BlockVolumePlugin {
 
     private func detach(
         key: String, at path: FilePath?, describing volume: String,
-        withoutRecord: () throws -> Provider.Identity?
+        withoutRecord: () throws(Provider.Failure) -> Provider.Identity?
     ) throws(VolumeError) -> DetachResult {
         let result = try withVolumeLock(key) { () throws(VolumeError) -> DetachResult in
             var timings = PhaseTimings()
@@ -517,20 +518,20 @@ extension BlockVolumePlugin {
             }
             changed = changed || record != nil
             let identity: Provider.Identity?
-            do {
-                if let record {
-                    identity =
-                        try record.identity
-                        ?? provider.attachedDevices(forKey: record.sourceKey ?? record.key).first?.identity
+            do throws(Provider.Failure) {
+                if let recorded = record?.identity {
+                    identity = recorded
+                } else if let record {
+                    identity = try provider.attachedDevices(forKey: record.sourceKey ?? record.key).first?.identity
                 } else {
                     identity = try withoutRecord()
                 }
                 if let identity {
                     changed = true
-                    try timings.measure("unmap") { try provider.detach(identity) }
+                    try timings.measure("unmap") { () throws(Provider.Failure) in try provider.detach(identity) }
                 }
             } catch {
-                throw VolumeError(.device, "cannot detach volume \(volume): \(error)", cause: .init(error))
+                throw VolumeError(.device, "cannot detach volume \(volume): \(error)", cause: error.volumeCause)
             }
             try journal.remove(key)
             return DetachResult(changed: changed, timings: timings)

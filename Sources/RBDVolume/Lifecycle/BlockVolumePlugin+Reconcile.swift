@@ -64,13 +64,16 @@ extension BlockVolumePlugin {
                 guard var record = try journal.load(key) else { return nil }
                 let global = globalPath(of: record)
                 let attached: Bool
-                do {
-                    attached = try record.identity.map { try provider.isAttached($0) } ?? false
+                do throws(Provider.Failure) {
+                    attached =
+                        try record.identity.map { (identity) throws(Provider.Failure) in
+                            try provider.isAttached(identity)
+                        } ?? false
                 } catch {
                     // Unknown is not "gone": never repair on a failed read.
                     throw VolumeError(
                         .device, "cannot tell whether the device of \(key) is attached: \(error)",
-                        cause: .init(error))
+                        cause: error.volumeCause)
                 }
                 let access = record.access ?? .filesystem
                 let mounted = try isMounted(volumePath(of: record))
@@ -92,10 +95,10 @@ extension BlockVolumePlugin {
                         "device \(record.devicePath ?? "?") is attached but \(global) is not mounted; "
                         + "attach the volume again to mount it, or detach it"
                     if repair, let identity = record.identity {
-                        do { try provider.detach(identity) } catch {
+                        do throws(Provider.Failure) { try provider.detach(identity) } catch {
                             throw VolumeError(
                                 .device, "cannot detach the unmounted device of \(key): \(error)",
-                                cause: .init(error))
+                                cause: error.volumeCause)
                         }
                         try cleanupVolume(at: global, access)
                         try journal.remove(key)
@@ -113,10 +116,10 @@ extension BlockVolumePlugin {
                         detail += "; a mapping may exist: attach or detach the volume to settle it"
                     } else if repair {
                         if attached, let identity = record.identity {
-                            do { try provider.detach(identity) } catch {
+                            do throws(Provider.Failure) { try provider.detach(identity) } catch {
                                 throw VolumeError(
                                     .device, "cannot finish detaching \(key): \(error)",
-                                    cause: .init(error))
+                                    cause: error.volumeCause)
                             }
                         }
                         try cleanupVolume(at: global, access)

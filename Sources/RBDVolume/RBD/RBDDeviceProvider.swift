@@ -37,7 +37,7 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
     }
 
     /// Checks the image, monitors, credentials and the map options attach would use, writing nothing.
-    public func validate(_ source: RBDVolumeSource) throws {
+    public func validate(_ source: RBDVolumeSource) throws(RBDError) {
         try bus.validate(
             source.image, monitors: source.monitors, credentials: source.credentials,
             options: mapOptions(source, readOnly: false).options)
@@ -49,14 +49,16 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
     /// The existing mapping of the image (identity-exact: pool, namespace, image, snapshot, and
     /// the cluster fsid when the options name it), whatever its mode or options: what a detach
     /// without a journal record removes.
-    public func existingDevice(_ source: RBDVolumeSource, readOnly: Bool) throws -> AttachedDevice<MappedDevice>? {
+    public func existingDevice(_ source: RBDVolumeSource, readOnly: Bool) throws(RBDError)
+        -> AttachedDevice<MappedDevice>?
+    {
         let fsid = source.options.clusterFSID?.lowercased()
         let found = try bus.devices(for: source.image).first { fsid == nil || $0.clusterFSID?.lowercased() == fsid }
         return found.map { attached($0, newly: false) }
     }
 
     /// The mappings of the image whose volume key is `key` (`VolumeDirectoryName`).
-    public func attachedDevices(forKey key: String) throws -> [AttachedDevice<MappedDevice>] {
+    public func attachedDevices(forKey key: String) throws(RBDError) -> [AttachedDevice<MappedDevice>] {
         guard let parts = VolumeDirectoryName.decode(key),
             let spec = try? ImageSpec(
                 pool: parts.pool, namespace: parts.namespace, image: parts.image, snapshot: parts.snapshot)
@@ -83,7 +85,7 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
     /// Maps the image, or returns its existing mapping when that is exactly what this map would
     /// make (`RBDBus.map` with `.reuse`: same credentials, mode and options, `exclusive`
     /// included); a conflicting mapping is refused with `.alreadyMapped` naming the difference.
-    public func attach(_ source: RBDVolumeSource, readOnly: Bool) throws -> AttachedDevice<MappedDevice> {
+    public func attach(_ source: RBDVolumeSource, readOnly: Bool) throws(RBDError) -> AttachedDevice<MappedDevice> {
         let (options, fence) = mapOptions(source, readOnly: readOnly)
         let first: MapResult
         do {
@@ -104,7 +106,8 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
     /// such an image cannot be fenced by the kernel. Map it unfenced (or adopt such a mapping),
     /// loudly; an image that has the feature after all gets `error`, and a mapping this call
     /// made for it is removed again.
-    private func mapUnfenced(_ source: RBDVolumeSource, _ options: MapOptions, after original: RBDError) throws
+    private func mapUnfenced(_ source: RBDVolumeSource, _ options: MapOptions, after original: RBDError)
+        throws(RBDError)
         -> AttachedDevice<MappedDevice>
     {
         var options = options
@@ -141,14 +144,14 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
     }
 
     /// Whether device `identity.id` still holds exactly the recorded image.
-    public func isAttached(_ identity: MappedDevice) throws -> Bool {
+    public func isAttached(_ identity: MappedDevice) throws(RBDError) -> Bool {
         guard let now = try bus.device(id: identity.id) else { return false }
         return now.isSameImage(as: identity)
     }
 
     /// Unmaps the recorded device (the bus re-checks its identity first; a device that is gone,
     /// or whose id now holds another image, is left alone and counts as success).
-    public func detach(_ identity: MappedDevice) throws {
+    public func detach(_ identity: MappedDevice) throws(RBDError) {
         _ = try bus.unmap(identity)
     }
 
@@ -156,11 +159,14 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
         var identity = device
         identity.configInfo = nil  // the journal keeps identity only
         return AttachedDevice(
-            path: device.path, major: device.major, minor: device.minor, identity: identity, newlyAttached: newly)
+            path: device.path, device: device.device, identity: identity, newlyAttached: newly)
     }
 }
 
-extension RBDError: DeviceAttachFailure {
+extension RBDError: DeviceProviderFailure {
     /// KRBD's `RBDError.mayHaveLeftMapping`: the failed map may have left a mapping behind.
     public var mayHaveLeftDevice: Bool { mayHaveLeftMapping }
+
+    /// ``VolumeError/Cause/rbd(_:)`` with this error.
+    public var volumeCause: VolumeError.Cause { .rbd(self) }
 }

@@ -46,7 +46,7 @@ enum MountInfoFuzz {
     static func kernelShaped(_ input: FuzzInput) {
         let pieces = input.bytes.split(separator: 0, omittingEmptySubsequences: true).prefix(8)
         guard !pieces.isEmpty else { return }
-        var mounts: [(major: UInt32, minor: UInt32, root: String, target: String)] = []
+        var mounts: [(device: DeviceNumber, root: String, target: String)] = []
         var text = ""
         for (index, piece) in pieces.enumerated() {
             let selector = piece[piece.startIndex]
@@ -54,17 +54,18 @@ enum MountInfoFuzz {
                 separator: UInt8(ascii: "\t"), maxSplits: 1, omittingEmptySubsequences: false)
             let root = path(paths.first ?? [])
             let target = path(paths.count > 1 ? paths[1] : [])
-            let mount = (major: UInt32(7 + selector & 1), minor: UInt32(selector >> 1 & 3), root: root, target: target)
+            let device = DeviceNumber(major: UInt32(7 + selector & 1), minor: UInt32(selector >> 1 & 3))
+            let mount = (device: device, root: root, target: target)
             mounts.append(mount)
             let escaped = [root, target].map { String(decoding: MountInfo.escape($0), as: UTF8.self) }
             text +=
-                "\(index + 30) 1 \(mount.major):\(mount.minor) \(escaped[0]) \(escaped[1]) rw,relatime shared:\(index) "
+                "\(index + 30) 1 \(mount.device) \(escaped[0]) \(escaped[1]) rw,relatime shared:\(index) "
                 + "- ext4 /dev/loop\(index) rw\n"
         }
         let bytes = Array(text.utf8)
-        var walked: [(UInt32, UInt32, String, String)] = []
+        var walked: [(DeviceNumber, String, String)] = []
         MountInfo.forEachLine(bytes) {
-            walked.append(($0.major, $0.minor, MountInfo.unescape($0.root), MountInfo.unescape($0.target)))
+            walked.append(($0.device, MountInfo.unescape($0.root), MountInfo.unescape($0.target)))
         }
         require(
             walked.count == mounts.count && zip(walked, mounts).allSatisfy { $0 == $1 },
@@ -82,8 +83,8 @@ enum MountInfoFuzz {
         require(
             ours == table.entries,
             "the walk's table \(ours) differs from libmount's \(table.entries) for \(quoted(text))")
-        let parsed = table.entries.map { ($0.device.major, $0.device.minor, $0.root, $0.target) }
-        let expected = mounts.map { ($0.major, $0.minor, FilePath($0.root), FilePath($0.target)) }
+        let parsed = table.entries.map { ($0.device, $0.root, $0.target) }
+        let expected = mounts.map { ($0.device, FilePath($0.root), FilePath($0.target)) }
         require(
             parsed.count == expected.count && zip(parsed, expected).allSatisfy { $0 == $1 },
             "libmount reads \(parsed) from \(quoted(text))")

@@ -217,13 +217,13 @@ import Testing
     @Test(.enabled(if: geteuid() == 0, "mknod needs root")) func aSlotIsReleasedUnderItsOwnKey() throws {
         let dir = try TemporaryDirectory()
         let node = dir("rbd-node")
-        #expect(mknod(node.string, S_IFBLK | 0o600, system_makedev(250, 7)) == 0)
+        #expect(mknod(node.string, S_IFBLK | 0o600, DeviceNumber(major: 250, minor: 7).rdev) == 0)
         let queue = FormatQueue(limit: 2)
         let slot = try queue.acquire(timeout: .seconds(1), device: node)
-        #expect(slot.key == "block \(system_makedev(250, 7))")
+        #expect(slot.key == "block \(DeviceNumber(major: 250, minor: 7).rdev)")
         _ = unlink(node.string)
         queue.release(slot)
-        #expect(mknod(node.string, S_IFBLK | 0o600, system_makedev(250, 7)) == 0)
+        #expect(mknod(node.string, S_IFBLK | 0o600, DeviceNumber(major: 250, minor: 7).rdev) == 0)
         queue.release(try queue.acquire(timeout: .milliseconds(30), device: node))
         #expect(queue.active == 0)
     }

@@ -47,6 +47,8 @@ import Testing
         #expect(decoded.map { $0["namespace"] as? String } == ["", "ns1"])
         #expect(decoded[0]["device"] as? String == fake.dev.appending("rbd0").string)
         #expect(decoded[0]["clusterFSID"] as? String == fake.fsid && decoded[0]["configInfo"] == nil)
+        // The device number as two numbers beside them, as before it was one value.
+        #expect(decoded.map { $0["major"] as? Int } == [254, 254] && decoded.map { $0["minor"] as? Int } == [0, 48])
     }
 
     @Test(

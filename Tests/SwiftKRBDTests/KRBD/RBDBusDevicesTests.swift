@@ -21,14 +21,14 @@ import Testing
         #expect(head.pool == "rbd" && head.poolID == 2 && head.namespace == nil && head.image == "plain")
         #expect(head.snapshot == nil && head.snapshotID == nil && head.size == 1 << 30)
         #expect(
-            head.major == 254 && head.minor == 0
+            head.device == DeviceNumber(major: 254, minor: 0)
                 && head.features == [.layering, .exclusiveLock, .objectMap, .fastDiff, .deepFlatten])
         #expect(head.clientID == "client4104" && head.clientAddress == "127.0.0.1:0/685188785")
         #expect(head.clusterFSID == fake.fsid && head.imageID == "1035a1b2c3d4" && head.parent == "(no parent image)")
         #expect(head.configInfo == "127.0.0.1:6789 name=admin,secret=<redacted>,ro rbd plain")
         #expect(head.devicePath == fake.dev.appending("rbd0").string)
         #expect(devices[1].namespace == "ns1" && devices[1].spec.description == "rbd/ns1/nsimg")
-        #expect(devices[2].snapshot == "s1" && devices[2].snapshotID == 4 && devices[2].minor == 48)
+        #expect(devices[2].snapshot == "s1" && devices[2].snapshotID == 4 && devices[2].device.minor == 48)
         let json = String(decoding: try JSONEncoder().encode(devices), as: UTF8.self)
         #expect(!json.contains(testKey))
     }

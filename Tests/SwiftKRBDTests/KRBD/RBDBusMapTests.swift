@@ -349,10 +349,10 @@ import Testing
             var st = stat()
             #expect(lstat(result.device.devicePath, &st) == 0)
             #expect(st.st_mode & S_IFMT == S_IFBLK && st.st_mode & 0o777 == 0o600)
-            #expect(system_major(st.st_rdev) == 254 && system_minor(st.st_rdev) == 0)
+            #expect(DeviceNumber(rdev: st.st_rdev) == DeviceNumber(major: 254, minor: 0))
             // A node with the wrong numbers is refused (and the mapping rolled back).
             _ = unlink(result.device.devicePath)
-            #expect(mknod(result.device.devicePath, S_IFBLK | 0o600, system_makedev(7, 0)) == 0)
+            #expect(mknod(result.device.devicePath, S_IFBLK | 0o600, DeviceNumber(major: 7, minor: 0).rdev) == 0)
             _ = try bus.unmap(result.device, force: true)
             #expect(throws: RBDError.self) {
                 try bus.map(ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())

@@ -31,7 +31,7 @@ import Testing
     @Test func theCauseOfAVolumeErrorIsTheTypedErrorBelow() {
         let call = SystemCallError("write", path: "/sys/bus/rbd/add", errno: .readOnlyFileSystem)
         let rbd = RBDError(.lockHeld, "held", cause: call)
-        guard case .rbd(let typed) = VolumeError.Cause(rbd) else {
+        guard case .rbd(let typed) = rbd.volumeCause else {
             Issue.record("an RBDError is not .rbd")
             return
         }
@@ -39,10 +39,13 @@ import Testing
         let attach = VolumeError(.device, "cannot attach", cause: .rbd(rbd))
         #expect(attach.errno == .readOnlyFileSystem && attach.syscall == "write" && attach.cause?.systemCall == call)
         #expect(attach.description == "cannot attach")
-        #expect(kind(VolumeError.Cause(MountError(.busy, "held"))) == "mount")
-        #expect(kind(VolumeError.Cause(call)) == "system")
-        struct Foreign: Error {}
-        #expect(kind(VolumeError.Cause(Foreign())) == "other" && VolumeError.Cause(Foreign()).error is Foreign)
+        var leftBehind = rbd
+        leftBehind.mayHaveLeftMapping = true
+        #expect(leftBehind.mayHaveLeftDevice && !rbd.mayHaveLeftDevice)
+        // Another provider's failure: `.other` unless its type says otherwise, and no device left.
+        struct Foreign: DeviceProviderFailure {}
+        #expect(kind(Foreign().volumeCause) == "other" && Foreign().volumeCause.error is Foreign)
+        #expect(!Foreign().mayHaveLeftDevice)
         // The lifecycle's own call is the cause, not part of the message; the description adds it.
         let mkdir = SystemCallError("mkdir", path: "/x", errno: .permissionDenied)
         let io = VolumeError(.io, "cannot create /x", cause: mkdir)

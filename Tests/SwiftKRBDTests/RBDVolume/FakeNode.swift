@@ -24,8 +24,7 @@ import Testing
 struct FakeMount: Sendable, Equatable {
     var id: Int
     var target: String
-    var major: UInt32
-    var minor: UInt32
+    var device: DeviceNumber
     var root: String
     var readOnly: Bool
     var fsType: String
@@ -71,7 +70,7 @@ final class FakeNode: Sendable {
     let rootPrefix: String
 
     /// The block device numbers `<dev>/rbd<id>` resolve to (see `blockNodes`).
-    private let nodeNumbers: [Int: (major: UInt32, minor: UInt32)]
+    private let nodeNumbers: [Int: DeviceNumber]
 
     fileprivate struct Probe {
         var rbdID: Int
@@ -113,12 +112,12 @@ final class FakeNode: Sendable {
         // only root may make device nodes: link each slot to a real block device node. It is only
         // ever stat'ed: every open of it is answered with an image file, and mkfs and mount(2)
         // never run for real.
-        var numbers: [Int: (major: UInt32, minor: UInt32)] = [:]
+        var numbers: [Int: DeviceNumber] = [:]
         for slot in 0..<Self.deviceSlots {
             let node = nodes[slot % nodes.count]
             try FileManager.default.createSymbolicLink(
                 atPath: kernel.dev.appending("rbd\(slot)").string, withDestinationPath: node.path)
-            numbers[slot] = (node.major, node.minor)
+            numbers[slot] = node.device
         }
         nodeNumbers = numbers
         // Every level is logged (the lifecycle promises no secret in its logs too) and nothing
@@ -435,7 +434,7 @@ final class FakeNode: Sendable {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return FakeMount(
-            id: 0, target: target, major: system_major(st.st_dev), minor: system_minor(st.st_dev), root: "/",
+            id: 0, target: target, device: DeviceNumber(rdev: st.st_dev), root: "/",
             readOnly: false, fsType: "ext4", source: path, rbdID: nil)
     }
 
@@ -465,7 +464,7 @@ final class FakeNode: Sendable {
                 let fsType = call.arguments.dropFirst().first ?? ""
                 guard s.imageHasFilesystem, fsType == "ext4" else { return .fail(.invalidArgument) }
                 entry = FakeMount(
-                    id: 0, target: target, major: number.major, minor: number.minor, root: "/",
+                    id: 0, target: target, device: number, root: "/",
                     readOnly: flags & Self.msReadOnly != 0, fsType: fsType, source: source, rbdID: id,
                     lockedFlags: flags & (UInt(MS_NODEV) | UInt(MS_NOSUID) | UInt(MS_NOEXEC)))
             }
@@ -546,7 +545,7 @@ final class FakeNode: Sendable {
         for m in entries {
             let target = String(decoding: MountInfo.escape(m.target), as: UTF8.self)
             let options = (m.readOnly ? "ro" : "rw") + ",nodev,nosuid"
-            lines.append("\(m.id) 22 \(m.major):\(m.minor) \(m.root) \(target) \(options) - \(m.fsType) \(m.source) rw")
+            lines.append("\(m.id) 22 \(m.device) \(m.root) \(target) \(options) - \(m.fsType) \(m.source) rw")
         }
         try? Data((lines.joined(separator: "\n") + "\n").utf8)
             .write(to: URL(fileURLWithPath: kernel.proc.appending("self/mountinfo").string))
@@ -555,7 +554,7 @@ final class FakeNode: Sendable {
     // MARK: Shared fixtures
 
     /// Block device nodes of the host, only ever stat'ed (see `init`).
-    static let blockNodes: [(path: String, major: UInt32, minor: UInt32)] = {
+    static let blockNodes: [(path: String, device: DeviceNumber)] = {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? []).sorted()
         // Unattached loop devices first: the least interesting target should anything go wrong.
         let ordered =
@@ -564,7 +563,7 @@ final class FakeNode: Sendable {
             var st = stat()
             let path = "/dev/" + name
             guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFBLK else { return nil }
-            return (path, system_major(st.st_rdev), system_minor(st.st_rdev))
+            return (path, DeviceNumber(rdev: st.st_rdev))
         }
     }()
 

@@ -1,5 +1,6 @@
 import Foundation
 import SystemPackage
+import KRBD
 import Testing
 
 @testable import LinuxSystem
@@ -101,5 +102,69 @@ private struct FakeIdentity: Codable, Sendable, Equatable {
         #expect(newer?.message.contains("schema 99") == true)
         try dir.write("bad.json", "{")
         #expect(throws: VolumeError.self) { try journal.load("bad") }
+    }
+
+    /// A record as earlier builds wrote it (major and minor side by side, at the top and in the
+    /// rbd identity), byte for byte as `Journal.save` encodes.
+    static let earlierRecord = #"""
+        {
+          "devicePath" : "\/dev\/rbd1",
+          "formattedHere" : true,
+          "fsType" : "ext4",
+          "identity" : {
+            "clientAddress" : "10.0.0.5:0\/1234",
+            "clientID" : "client4104",
+            "clusterFSID" : "5b5a8e4c-2f0e-4a7a-9a1e-1f0c3d2b4a6e",
+            "devicePath" : "\/dev\/rbd1",
+            "diskSequence" : 7,
+            "features" : 61,
+            "id" : 1,
+            "image" : "img",
+            "imageID" : "10226b8b4567",
+            "major" : 254,
+            "minor" : 16,
+            "pool" : "rbd",
+            "poolID" : 2,
+            "size" : 1073741824
+          },
+          "key" : "rbd-image-img",
+          "major" : 254,
+          "minor" : 16,
+          "phase" : "mounted",
+          "plugin" : "kubernetes.io\/rbd",
+          "readOnly" : false,
+          "schema" : 2,
+          "updated" : 1764580000.25
+        }
+        """#
+
+    /// The device number is one value in memory and two numbers on disk: a record of an earlier
+    /// build loads with it, and encodes to the very same bytes (`major`/`minor`, no `device`).
+    @Test func aRecordOfAnEarlierBuildLoadsAndEncodesTheSameKeys() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("j/rbd-image-img.json", Self.earlierRecord)
+        let journal = Journal<MappedDevice>(directory: dir("j"))
+        let record = try #require(try journal.load("rbd-image-img"))
+        #expect(record.device == DeviceNumber(major: 254, minor: 16))
+        #expect(record.identity?.device == DeviceNumber(major: 254, minor: 16) && record.identity?.id == 1)
+        #expect(record.phase == .mounted && record.identity?.diskSequence == 7)
+
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]  // Journal.save's
+        let bytes = try encoder.encode(record)
+        #expect(String(decoding: bytes, as: UTF8.self) == Self.earlierRecord)
+        let object = try #require(try JSONSerialization.jsonObject(with: bytes) as? [String: Any])
+        let identity = try #require(object["identity"] as? [String: Any])
+        for keys in [object, identity] {
+            #expect(keys["major"] as? Int == 254 && keys["minor"] as? Int == 16 && keys["device"] == nil)
+        }
+
+        // Before the map: neither key.
+        let attaching = JournalRecord<MappedDevice>(plugin: "p", key: "k", fsType: "ext4", readOnly: false)
+        let empty = try #require(
+            try JSONSerialization.jsonObject(with: try encoder.encode(attaching)) as? [String: Any])
+        #expect(empty["major"] == nil && empty["minor"] == nil && empty["device"] == nil)
+        #expect(
+            try JSONDecoder().decode(JournalRecord<MappedDevice>.self, from: encoder.encode(attaching)) == attaching)
     }
 }

@@ -15,16 +15,17 @@ final class FlakyDetachProvider: BlockDeviceProvider, @unchecked Sendable {
     let inner = LoopVolumeProvider()
     let failures = Mutex(0)
     func volumeKey(_ source: LoopVolumeSource) -> String { inner.volumeKey(source) }
-    func validate(_ source: LoopVolumeSource) throws {}
-    func existingDevice(_ source: LoopVolumeSource, readOnly: Bool) throws -> AttachedDevice<LoopIdentity>? {
+    func validate(_ source: LoopVolumeSource) throws(ToolFailure) {}
+    func existingDevice(_ source: LoopVolumeSource, readOnly: Bool) throws(ToolFailure) -> AttachedDevice<LoopIdentity>?
+    {
         try inner.existingDevice(source, readOnly: readOnly)
     }
-    func attachedDevices(forKey key: String) throws -> [AttachedDevice<LoopIdentity>] { [] }
-    func attach(_ source: LoopVolumeSource, readOnly: Bool) throws -> AttachedDevice<LoopIdentity> {
+    func attachedDevices(forKey key: String) throws(ToolFailure) -> [AttachedDevice<LoopIdentity>] { [] }
+    func attach(_ source: LoopVolumeSource, readOnly: Bool) throws(ToolFailure) -> AttachedDevice<LoopIdentity> {
         try inner.attach(source, readOnly: readOnly)
     }
-    func isAttached(_ identity: LoopIdentity) throws -> Bool { try inner.isAttached(identity) }
-    func detach(_ identity: LoopIdentity) throws {
+    func isAttached(_ identity: LoopIdentity) throws(ToolFailure) -> Bool { try inner.isAttached(identity) }
+    func detach(_ identity: LoopIdentity) throws(ToolFailure) {
         let fail = failures.withLock { count -> Bool in
             defer { count = max(0, count - 1) }
             return count > 0
@@ -69,8 +70,7 @@ final class FlakyDetachProvider: BlockDeviceProvider, @unchecked Sendable {
         var record = JournalRecord<LoopIdentity>(plugin: plugin.name, key: key, fsType: "ext4", readOnly: false)
         record.identity = device.identity
         record.devicePath = device.path.string
-        record.major = device.major
-        record.minor = device.minor
+        record.device = device.device
         record.phase = .formatting
         return record
     }

@@ -15,43 +15,48 @@ struct LoopIdentity: Codable, Sendable, Equatable {
     var backingFile: String
 }
 
+/// The loop provider's failures are the tools': a command that failed.
+extension ToolFailure: DeviceProviderFailure {}
+
 struct LoopVolumeProvider: BlockDeviceProvider {
     func volumeKey(_ source: LoopVolumeSource) -> String { "loop-" + (source.imageFile.lastComponent?.string ?? "x") }
 
-    func validate(_ source: LoopVolumeSource) throws {}
+    func validate(_ source: LoopVolumeSource) throws(ToolFailure) {}
 
-    func attachedDevices(forKey key: String) throws -> [AttachedDevice<LoopIdentity>] { [] }
+    func attachedDevices(forKey key: String) throws(ToolFailure) -> [AttachedDevice<LoopIdentity>] { [] }
 
-    func existingDevice(_ source: LoopVolumeSource, readOnly: Bool) throws -> AttachedDevice<LoopIdentity>? {
+    func existingDevice(_ source: LoopVolumeSource, readOnly: Bool) throws(ToolFailure) -> AttachedDevice<LoopIdentity>?
+    {
         let listing = try sh("losetup -j '\(source.imageFile)'")
         guard let line = listing.split(separator: "\n").first, let colon = line.firstIndex(of: ":") else { return nil }
         return try device(FilePath(String(line[..<colon])), source, newly: false)
     }
 
-    func attach(_ source: LoopVolumeSource, readOnly: Bool) throws -> AttachedDevice<LoopIdentity> {
+    func attach(_ source: LoopVolumeSource, readOnly: Bool) throws(ToolFailure) -> AttachedDevice<LoopIdentity> {
         if let found = try existingDevice(source, readOnly: readOnly) { return found }
         let path = try sh("losetup --find --show \(readOnly ? "-r " : "")'\(source.imageFile)'")
         return try device(FilePath(path.trimmingCharacters(in: .whitespacesAndNewlines)), source, newly: true)
     }
 
-    func isAttached(_ identity: LoopIdentity) throws -> Bool {
+    func isAttached(_ identity: LoopIdentity) throws(ToolFailure) -> Bool {
         let name = FilePath(identity.device).lastComponent!.string
         let backing = try? String(contentsOfFile: "/sys/block/\(name)/loop/backing_file", encoding: .utf8)
         return backing?.trimmingCharacters(in: .whitespacesAndNewlines) == identity.backingFile
     }
 
-    func detach(_ identity: LoopIdentity) throws {
+    func detach(_ identity: LoopIdentity) throws(ToolFailure) {
         if try isAttached(identity) { try sh("losetup -d '\(identity.device)'") }
     }
 
-    private func device(_ path: FilePath, _ source: LoopVolumeSource, newly: Bool) throws -> AttachedDevice<
-        LoopIdentity
-    > {
+    private func device(_ path: FilePath, _ source: LoopVolumeSource, newly: Bool) throws(ToolFailure)
+        -> AttachedDevice<
+            LoopIdentity
+        >
+    {
         var st = stat()
         guard stat(path.string, &st) == 0 else { throw ToolFailure(command: "stat \(path)", status: errno, output: "") }
         return AttachedDevice(
-            path: path, major: UInt32(st.st_rdev >> 8 & 0xfff),
-            minor: UInt32((st.st_rdev & 0xff) | (st.st_rdev >> 12 & 0xfff00)),
+            path: path, device: DeviceNumber(rdev: st.st_rdev),
             identity: LoopIdentity(device: path.string, backingFile: source.imageFile.string), newlyAttached: newly)
     }
 }

@@ -26,10 +26,17 @@ func runTool(_ executable: String, _ arguments: [String]) throws -> (status: Int
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-/// Runs `command` with /bin/sh; throws when it exits non-zero. Returns stdout+stderr.
+/// Runs `command` with /bin/sh; throws when it exits non-zero (or /bin/sh cannot run, status
+/// -1). Returns stdout+stderr.
 @discardableResult
-func sh(_ command: String) throws -> String {
-    let (status, output) = try runTool("/bin/sh", ["-c", command])
+func sh(_ command: String) throws(ToolFailure) -> String {
+    let status: Int32
+    let output: String
+    do {
+        (status, output) = try runTool("/bin/sh", ["-c", command])
+    } catch {
+        throw ToolFailure(command: command, status: -1, output: "\(error)")
+    }
     if status != 0 { throw ToolFailure(command: command, status: status, output: output) }
     return output
 }

@@ -62,7 +62,7 @@ import Testing
         #expect(result.newlyMapped)
         let device = result.device
         #expect(device.pool == pool && device.image == "plain" && device.snapshot == nil && device.namespace == nil)
-        #expect(device.major > 0 && device.size == 1 << 30 && device.imageID != nil)
+        #expect(device.device.major > 0 && device.size == 1 << 30 && device.imageID != nil)
         if let fsid = env["KRBD_TEST_FSID"] { #expect(device.clusterFSID == fsid) }
         #expect(Files.exists(device.path))
         #expect(try bus.mappedDevices().contains(device))
