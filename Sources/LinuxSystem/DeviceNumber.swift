@@ -39,7 +39,7 @@ public struct DeviceNumber: Sendable, Hashable, Comparable, CustomStringConverti
     /// are decimal and in range.
     package init?(parsing field: ArraySlice<UInt8>) {
         guard let colon = field.firstIndex(of: UInt8(ascii: ":")),
-            let major = MountInfo.number(field[..<colon]), let minor = MountInfo.number(field[(colon + 1)...])
+            let major = decimalValue(field[..<colon]), let minor = decimalValue(field[(colon + 1)...])
         else { return nil }
         self.init(major: major, minor: minor)
     }

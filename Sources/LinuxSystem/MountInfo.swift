@@ -103,9 +103,6 @@ package enum MountInfo {
         return nil
     }
 
-    /// A decimal field (a mount id, a device number half); `nil` unless all digits and in range.
-    package static func number(_ digits: ArraySlice<UInt8>) -> UInt32? { decimalValue(digits) }
-
     /// `path` escaped as mountinfo shows it (to compare with a line's fields byte for byte).
     package static func escape(_ path: String) -> [UInt8] {
         var out: [UInt8] = []

@@ -86,7 +86,7 @@ public struct MountTable: Sendable {
     init(walking bytes: [UInt8]) {
         var entries: [MountEntry] = []
         MountInfo.forEachLine(bytes) { line in
-            guard let id = MountInfo.number(line.id), let parent = MountInfo.number(line.parentID), let tail = line.tail
+            guard let id = decimalValue(line.id), let parent = decimalValue(line.parentID), let tail = line.tail
             else { return }
             entries.append(
                 MountEntry(
