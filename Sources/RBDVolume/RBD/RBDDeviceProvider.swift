@@ -129,10 +129,14 @@ public struct RBDDeviceProvider: BlockDeviceProvider {
                 do {
                     _ = try bus.unmap(result.device, force: true)
                 } catch {
-                    throw RBDError(
+                    var failure = RBDError(
                         original.code,
                         "\(original.message); and the unfenced retry mapping \(result.device.devicePath) "
                             + "could not be removed: \(error.message)", path: original.path, cause: original.cause)
+                    // It may still be there: attach keeps its `attaching` record, so status,
+                    // reconcile and detach still know of it.
+                    failure.mayHaveLeftMapping = true
+                    throw failure
                 }
             }
             throw original
