@@ -1,3 +1,4 @@
+import BlockMount
 import LinuxSystem
 import SystemPackage
 
@@ -32,7 +33,7 @@ public struct AttachedDevice<Identity: Codable & Sendable & Equatable>: Sendable
 /// ownership, reconcile) the same way for every provider: the rbd provider maps through the
 /// kernel's rbd bus; tests plug in a loop-device provider that shares every other line.
 ///
-/// Every method throws the provider's one ``Failure`` type: the plugin reads what it needs of a
+/// Every method that can fail throws the provider's one ``Failure`` type: the plugin reads what it needs of a
 /// failure (``DeviceProviderFailure/mayHaveLeftDevice``, ``DeviceProviderFailure/volumeCause``)
 /// from the type, never by casting.
 public protocol BlockDeviceProvider: Sendable {
@@ -81,8 +82,9 @@ public protocol DeviceProviderFailure: Error {
     /// record, so that status, reconcile and detach still know of it. `false` by default.
     var mayHaveLeftDevice: Bool { get }
 
-    /// This failure as the ``VolumeError/cause`` of the plugin's error: `.rbd` for `RBDError`;
-    /// by default ``VolumeError/Cause/other(_:)``.
+    /// This failure as the ``VolumeError/cause`` of the plugin's error: `.rbd` for `RBDError`,
+    /// `.mount` for `MountError`, `.system` for ``SystemCallError``; by default
+    /// ``VolumeError/Cause/other(_:)``.
     var volumeCause: VolumeError.Cause { get }
 }
 
@@ -92,4 +94,18 @@ extension DeviceProviderFailure {
 
     /// ``VolumeError/Cause/other(_:)`` with this failure.
     public var volumeCause: VolumeError.Cause { .other(self) }
+}
+
+// The package's other error types, for a provider that fails with one of them (a loop or NBD
+// provider built on BlockMount or on the syscall layer): the same typed cause they have anywhere
+// else in a `VolumeError`.
+
+extension MountError: DeviceProviderFailure {
+    /// ``VolumeError/Cause/mount(_:)`` with this error.
+    public var volumeCause: VolumeError.Cause { .mount(self) }
+}
+
+extension SystemCallError: DeviceProviderFailure {
+    /// ``VolumeError/Cause/system(_:)`` with this error.
+    public var volumeCause: VolumeError.Cause { .system(self) }
 }

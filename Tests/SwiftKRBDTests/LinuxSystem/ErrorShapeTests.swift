@@ -46,6 +46,10 @@ import Testing
         struct Foreign: DeviceProviderFailure {}
         #expect(kind(Foreign().volumeCause) == "other" && Foreign().volumeCause.error is Foreign)
         #expect(!Foreign().mayHaveLeftDevice)
+        // The package's other errors keep their typed cause when a provider fails with them.
+        let mountFailure = MountError(.invalidOptions, "bad options", path: "/mnt")
+        #expect(kind(mountFailure.volumeCause) == "mount" && !mountFailure.mayHaveLeftDevice)
+        #expect(kind(call.volumeCause) == "system" && call.volumeCause.systemCall == call)
         // The lifecycle's own call is the cause, not part of the message; the description adds it.
         let mkdir = SystemCallError("mkdir", path: "/x", errno: .permissionDenied)
         let io = VolumeError(.io, "cannot create /x", cause: mkdir)
