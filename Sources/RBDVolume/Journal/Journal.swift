@@ -142,8 +142,9 @@ extension JournalRecord {
 /// other filesystems promise nothing), and ``load(_:)`` refuses a malformed record, so attach,
 /// detach and status of that volume would fail until someone removed the file by hand. Per
 /// attach that is one fsync per record written, each before the step it makes recoverable:
-/// - `attaching`, before the map (only for a volume without a record of its identity): a
-///   process crash right after the kernel write leaves a record that finds the mapping;
+/// - `attaching`, before the map (only for a volume without a record of its identity, or one
+///   recorded at another global path): a process crash right after the kernel write leaves a
+///   record that finds the mapping;
 /// - `mapped`, after it, with the device's identity: what detach, status and a resumed attach
 ///   unmap or adopt, identity-exact, never someone else's mapping;
 /// - `formatting`, right before mkfs (blank volumes only): a resumed attach on the same,
@@ -151,7 +152,9 @@ extension JournalRecord {
 /// - `mounted`: what makes a repeated attach a no-op and what setUp requires.
 ///
 /// Three fsyncs for a formatted volume, four for a blank one, none for an attach of a volume
-/// already attached, none for setUp, tearDown and detach (detach unlinks the record).
+/// already attached, none for setUp, tearDown and detach (detach unlinks the record). Off the
+/// common path, `reconcile(repair: true)` and an attach whose rollback cannot detach save a
+/// record too (one fsync each).
 public struct Journal<Identity: Codable & Sendable & Equatable>: Sendable {
     /// Where the records live.
     public let directory: FilePath
