@@ -1,10 +1,11 @@
 // `krbd-bench count`: ours' own work per `RBDBus.map` and `unmap`, natively (issue 13: map
 // ≤ 50 µs of our own work, counted in instructions). The kernel's add/remove writes are played
-// by scripts/lib/kernel-sim.c (LD_PRELOAD) on a fixture sysfs tree of 16 mapped devices: every
-// other call is the real one (opens and reads of the fixture's attribute files, the image's
-// lock, add_key/keyctl_unlink on the real keyring, the device node's stat). scripts/bench
-// --instructions runs it natively (time) and under callgrind, which counts the instructions in
-// `countedMap`/`countedUnmap` with the simulator's own left out. Nothing is asserted.
+// by scripts/lib/kernel-sim.c (LD_PRELOAD) on a fixture sysfs tree of 16 mapped devices, and so
+// are add_key/keyctl_unlink (this host's kernel has no ceph key type): every other call is the
+// real one (opens and reads of the fixture's attribute files, the image's lock, the device node's
+// stat). scripts/bench --instructions runs it natively (time) and under callgrind, which counts
+// the instructions in `countedMap`/`countedUnmap`; the simulator's share is subtracted. Nothing
+// is asserted.
 import ArgumentParser
 import KRBD
 import LinuxSystem
@@ -67,8 +68,9 @@ struct CountCommand: ParsableCommand {
             user: "admin", secret: CephSecret(base64: "AQBzPqFlAAAAABAAuQ0wmDXcsp9uA3lS8mMJ5A=="))
         for _ in 0..<5 { try countedUnmap(bus, try countedMap(bus, spec, monitors, credentials)) }
         let clock = ContinuousClock()
-        var map: UInt64 = 0
-        var unmap: UInt64 = 0
+        // Signed: one call's simulator time may exceed its wall time by the clocks' resolution.
+        var map: Int64 = 0
+        var unmap: Int64 = 0
         var usageBefore = rusage()
         _ = getrusage(RUSAGE_SELF.rawValue, &usageBefore)
         let simulatedAtStart = simulatorTime()
@@ -76,26 +78,26 @@ struct CountCommand: ParsableCommand {
             var simulatedBefore = simulatorTime()
             var start = clock.now
             let device = try countedMap(bus, spec, monitors, credentials)
-            map += nanoseconds(clock.now - start) - (simulatorTime() - simulatedBefore)
+            map += nanoseconds(clock.now - start) - Int64(simulatorTime() - simulatedBefore)
             simulatedBefore = simulatorTime()
             start = clock.now
             try countedUnmap(bus, device)
-            unmap += nanoseconds(clock.now - start) - (simulatorTime() - simulatedBefore)
+            unmap += nanoseconds(clock.now - start) - Int64(simulatorTime() - simulatedBefore)
         }
         var usageAfter = rusage()
         _ = getrusage(RUSAGE_SELF.rawValue, &usageAfter)
         func microseconds(_ time: timeval) -> Int { time.tv_sec * 1_000_000 + time.tv_usec }
         let user = microseconds(usageAfter.ru_utime) - microseconds(usageBefore.ru_utime)
         let system = microseconds(usageAfter.ru_stime) - microseconds(usageBefore.ru_stime)
-        print("map \(iterations) \(map / UInt64(iterations))")
-        print("unmap \(iterations) \(unmap / UInt64(iterations))")
+        print("map \(iterations) \(map / Int64(iterations))")
+        print("unmap \(iterations) \(unmap / Int64(iterations))")
         // The whole loop's CPU time, user and system (the simulator's share included; its wall
         // time, mostly system, is printed beside them).
         print("cpu \(iterations) \(user) \(system) \((simulatorTime() - simulatedAtStart) / 1000)")
     }
 
-    private func nanoseconds(_ duration: Duration) -> UInt64 {
-        UInt64(duration.components.seconds) * 1_000_000_000 + UInt64(duration.components.attoseconds / 1_000_000_000)
+    private func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 }
 

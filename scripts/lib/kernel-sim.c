@@ -13,9 +13,9 @@
  * dev/rbd<id> (block, 254:(id<<4)): what the kernel has done by the time its write returns. A
  * write of "<id>[ force]" to remove_single_major moves it back (ENOENT when not there).
  *
- * All of it happens inside krbd_sim_kernel() and krbd_sim_keyring(), so that callgrind can leave it out
- * (--toggle-collect of each inside the measured function). Bench code only: never part
- * of the library.
+ * All of it happens inside krbd_sim_kernel() and krbd_sim_keyring(), whose inclusive cost the
+ * bench subtracts from what callgrind collected in the measured function. Bench code only: never
+ * part of the library.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -33,6 +33,18 @@
 #include <unistd.h>
 
 static ssize_t (*real_write)(int, const void *, size_t);
+/* KRBD_SIM_ROOT resolved once (readlink of an fd gives the resolved path); NULL when unset. */
+static const char *sim_root;
+static int sim_root_known;
+
+static const char *root_path(void) {
+    if (!sim_root_known) {
+        const char *root = getenv("KRBD_SIM_ROOT");
+        sim_root = root ? realpath(root, NULL) : NULL;
+        sim_root_known = root != NULL; /* unset: look again (the bench sets it after start) */
+    }
+    return sim_root;
+}
 static unsigned long long sim_nanoseconds;
 static unsigned long long sim_calls;
 
@@ -70,19 +82,21 @@ static int remove_device(const char *root, const void *buf, size_t n) {
     if (n >= sizeof text) return -EINVAL;
     memcpy(text, buf, n);
     text[n] = 0;
-    int id = atoi(text);
-    snprintf(spare, sizeof spare, "%s/spare/%d", root, id);
-    snprintf(device, sizeof device, "%s/sys/bus/rbd/devices/%d", root, id);
+    char *end;
+    long id = strtol(text, &end, 10);
+    if (end == text || id < 0 || id > 4095 || (*end != 0 && *end != ' ' && *end != '\n')) return -EINVAL;
+    snprintf(spare, sizeof spare, "%s/spare/%ld", root, id);
+    snprintf(device, sizeof device, "%s/sys/bus/rbd/devices/%ld", root, id);
     if (!exists(device)) return -ENOENT;
     if (rename(device, spare) != 0) return -errno;
-    snprintf(node, sizeof node, "%s/dev/rbd%d", root, id);
+    snprintf(node, sizeof node, "%s/dev/rbd%ld", root, id);
     unlink(node);
     return 0;
 }
 
 /* 1: the write was a control write (its result in *result); 0: pass it through. */
 __attribute__((noinline)) int krbd_sim_kernel(int fd, const void *buf, size_t n, ssize_t *result) {
-    const char *root = getenv("KRBD_SIM_ROOT");
+    const char *root = root_path();
     if (!root) return 0;
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -128,7 +142,7 @@ ssize_t write(int fd, const void *buf, size_t n) {
 
 /* 1: a keyring call of a map (its result in *result); 0: pass it through. */
 __attribute__((noinline)) int krbd_sim_keyring(long number, long a1, long a2, long *result) {
-    if (!getenv("KRBD_SIM_ROOT")) return 0;
+    if (!root_path()) return 0;
     if (number == SYS_add_key && a1 && strcmp((const char *)a1, "ceph") == 0) {
         *result = 0x1234;
         return 1;

@@ -409,7 +409,7 @@ extension StormBench {
             unlinks the key); the CLI is N `rbd device map -o noudev` processes started at once. The \
             read-back column (untimed for the variants, after the floor's storm): N threads read back \
             1, 2, …, N of the N devices in full (`RBDBus.device(id:)`): what ours' maps did after their \
-            writes before commit 404547f (each read every device new since its listing, in a storm every \
+            writes before commit 82c2e06 (each read every device new since its listing, in a storm every \
             other mapper's too). They now compare four cheap attributes of each new device and read \
             only their own in full; the column stays as the measure of what that saves.
             - Attach formatted: N `RBDPlugin.attach` at once (map with `exclusive` + probe + mount at the \
