@@ -4,5 +4,5 @@
 public enum PluginVersion {
     /// The current version: filesystem volumes staged, published, measured and expanded through RBDVolume; block
     /// access not yet.
-    public static let current = "0.5.0"
+    public static let current = "0.6.0"
 }
