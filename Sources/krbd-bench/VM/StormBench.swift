@@ -50,6 +50,9 @@ struct StormBench {
         var map = Samples()
         /// When the first of the N maps ended, per run (ours, floor).
         var firstMap = Samples()
+        /// The median CPU time of the N mapping threads in their calls (CLOCK_THREAD_CPUTIME_ID),
+        /// per run (ours, floor).
+        var mapCPU = Samples()
         /// Makespan of N threads reading back (RBDBus.device(id:)) 1, 2, …, N of the floor's N
         /// devices: what ours' maps read after their writes in a storm, where every map listed
         /// before any device appeared and so reads in full each device that appeared before its
@@ -112,14 +115,16 @@ struct StormBench {
         try takeTurns(
             runs: runs, cliRuns: runs, label: "storm N=\(n) map",
             ours: {
-                let (seconds, first) = try oursMapStorm(mapOurs)
+                let (seconds, first, cpu) = try oursMapStorm(mapOurs)
                 cell.map.ours.append(seconds)
                 cell.firstMap.ours.append(first)
+                cell.mapCPU.ours.append(cpu)
             },
             floor: {
-                let (seconds, first, readBack) = try floorMapStorm(mapFloor, mapRequests)
+                let (seconds, first, cpu, readBack) = try floorMapStorm(mapFloor, mapRequests)
                 cell.map.floor.append(seconds)
                 cell.firstMap.floor.append(first)
+                cell.mapCPU.floor.append(cpu)
                 cell.readBack.append(readBack)
             },
             cli: { cell.map.cli.append(try cliMapStorm(mapCLI)) })
@@ -155,15 +160,18 @@ struct StormBench {
         ).device
     }
 
-    func oursMapStorm(_ images: [String]) throws -> (Double, Double) {
+    /// The makespan, when the first map ended, and the median CPU time of the N mapping threads.
+    func oursMapStorm(_ images: [String]) throws -> (Double, Double, Double) {
         let storm = try onThreads(images.count) { [self] i in try oursMap(images[i]) }
         let devices = try values(storm.results, "ours map")
         try values(onThreads(devices.count) { [self] i in try bus.unmap(devices[i]) }.results, "ours unmap")
         try Self.expectNothingMapped("after ours' map storm")
-        return (storm.seconds, storm.firstDone)
+        return (storm.seconds, storm.firstDone, median(storm.cpu))
     }
 
-    func floorMapStorm(_ images: [String], _ requests: [[UInt8]]) throws -> (Double, Double, Double) {
+    /// The makespan, when the first write ended, the median CPU time of the N writing threads, and
+    /// the read-back's makespan.
+    func floorMapStorm(_ images: [String], _ requests: [[UInt8]]) throws -> (Double, Double, Double, Double) {
         let storm = try onThreads(images.count) { [self] i in try keys.add(requests[i], cluster) }
         try values(storm.results, "floor map")
         let ids = try Floor.deviceIDs().sorted()
@@ -172,7 +180,7 @@ struct StormBench {
         }
         try values(readBack.results, "read-back")
         try Self.removeAll(expecting: Set(images), "the floor's map storm")
-        return (storm.seconds, storm.firstDone, readBack.seconds)
+        return (storm.seconds, storm.firstDone, median(storm.cpu), readBack.seconds)
     }
 
     func cliMapStorm(_ images: [String]) throws -> Double {
@@ -347,6 +355,9 @@ extension StormBench {
     /// Seconds as a plain number (the tables' columns say the unit).
     static func secs(_ value: Double) -> String { fixed(value, value < 10 ? 3 : 2) }
 
+    /// Seconds as milliseconds, one decimal (the column says the unit).
+    static func millis(_ value: Double) -> String { fixed(value * 1e3, 1) }
+
     static func render(
         kernel: String, runs: Int, sections: [Section], skipped: String?, qdisc: String, checkedMaps: Int
     ) -> String {
@@ -363,11 +374,13 @@ extension StormBench {
                 "attach formatted ours/floor", "attach blank (s)")
             var details = MarkdownTable(
                 "N", "floor per map (s)", "ours map, runs (s)", "floor, runs (s)", "first map done: ours / floor (s)",
+                "thread CPU per map, ours / floor (ms)", "ours − floor (ms)",
                 "read-back of 1…N devices on N threads (s)", "attach formatted: ours / floor (s)",
                 "ours attach phases (median of the N)", "attach blank phases (median of the N)")
             for cell in section.cells {
                 let (ours, floor, cli) = (median(cell.map.ours), median(cell.map.floor), median(cell.map.cli))
                 let (attachOurs, attachFloor) = (median(cell.attach.ours), median(cell.attach.floor))
+                let (cpuOurs, cpuFloor) = (median(cell.mapCPU.ours), median(cell.mapCPU.floor))
                 table.add(
                     "\(cell.n)", secs(floor), secs(ours), fixed(pairedRatio(cell.map.ours, cell.map.floor), 2) + "×",
                     secs(cli), ratio(ours, cli), floor1.map { ratio(floor, $0) } ?? "–",
@@ -381,6 +394,7 @@ extension StormBench {
                     "\(cell.n)", secs(floor / Double(cell.n)), cell.map.ours.map(secs).joined(separator: ", "),
                     cell.map.floor.map(secs).joined(separator: ", "),
                     "\(secs(median(cell.firstMap.ours))) / \(secs(median(cell.firstMap.floor)))",
+                    "\(millis(cpuOurs)) / \(millis(cpuFloor))", millis(cpuOurs - cpuFloor),
                     secs(median(cell.readBack)),
                     "\(secs(attachOurs)) / \(secs(attachFloor))",
                     phases(cell.attachPhases), phases(cell.blankPhases))
@@ -406,7 +420,12 @@ extension StormBench {
             - Map: ours is `RBDBus.map` on N threads of one process; the floor is N threads each doing \
             add_key (under the request's own `key=` name) + one write of the request ours wrote for that \
             image (its config_info, from an untimed map before) to `add_single_major` (the last one out \
-            unlinks the key); the CLI is N `rbd device map -o noudev` processes started at once. The \
+            unlinks the key); the CLI is N `rbd device map -o noudev` processes started at once. Thread \
+            CPU per map: the CPU time of each mapping thread in its call (CLOCK_THREAD_CPUTIME_ID, user + \
+            system, so the kernel's work in the writing thread is in both; the kernel's worker threads and \
+            the cluster's daemons are in neither), median over the N threads of a run, then over the runs; \
+            ours − floor is the difference of those medians, so it is ours' own work in the guest: our \
+            syscalls and our code. The \
             read-back column (untimed for the variants, after the floor's storm): N threads read back \
             1, 2, …, N of the N devices in full (`RBDBus.device(id:)`): what ours' maps did after their \
             writes before commit 82c2e06 (each read every device new since its listing, in a storm every \

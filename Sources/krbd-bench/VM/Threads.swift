@@ -10,6 +10,16 @@
 private final class Slot<R>: @unchecked Sendable {
     var outcome: Result<R, any Error>?
     var end: ContinuousClock.Instant?
+    /// CPU seconds the thread spent in its call (CLOCK_THREAD_CPUTIME_ID, user + system).
+    var cpu: Double = 0
+}
+
+/// The calling thread's CPU time so far in seconds (CLOCK_THREAD_CPUTIME_ID: user + system).
+private func threadCPUSeconds() -> Double {
+    var time = timespec()
+    let rc = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    precondition(rc == 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed")
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
 /// What a thread runs after the barrier.
@@ -26,10 +36,11 @@ private final class ThreadStart: @unchecked Sendable {
 
 /// Runs `body(0..<count)` on `count` threads released together (one barrier) and returns the
 /// wall-clock seconds from the release to the end of the last one (the storm's makespan), when
-/// the first one ended, and each thread's result by index. Thread creation is not timed: every
-/// thread waits at the barrier before its call.
+/// the first one ended, each thread's result by index, and each thread's CPU time in its call by
+/// index (seconds of CLOCK_THREAD_CPUTIME_ID, user + system, read right before and right after
+/// `body`). Thread creation is not timed: every thread waits at the barrier before its call.
 func onThreads<R>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> R) throws -> (
-    seconds: Double, firstDone: Double, results: [Result<R, any Error>]
+    seconds: Double, firstDone: Double, results: [Result<R, any Error>], cpu: [Double]
 ) {
     let gate = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
     defer { gate.deallocate() }
@@ -42,7 +53,9 @@ func onThreads<R>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> R) t
     for index in 0..<count {
         let slot = slots[index]
         let start = ThreadStart(gate: gate) {
+            let cpuBefore = threadCPUSeconds()
             slot.outcome = Result { try body(index) }
+            slot.cpu = threadCPUSeconds() - cpuBefore
             slot.end = .now
         }
         var thread = pthread_t()
@@ -65,7 +78,10 @@ func onThreads<R>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> R) t
     for thread in threads { pthread_join(thread, nil) }
     let seconds = (clock.now - start).seconds
     let firstDone = slots.compactMap(\.end).min().map { ($0 - start).seconds } ?? seconds
-    return (seconds, firstDone, slots.map { $0.outcome ?? .failure(BenchError("a thread ended without a result")) })
+    return (
+        seconds, firstDone, slots.map { $0.outcome ?? .failure(BenchError("a thread ended without a result")) },
+        slots.map(\.cpu)
+    )
 }
 
 /// The values of `results`, or the first error (naming its thread) when any failed.
