@@ -4,14 +4,18 @@
  *
  * Loaded with LD_PRELOAD; does nothing unless KRBD_SIM_ROOT names a fixture root laid out as
  *   <root>/sys/bus/rbd/{add_single_major,remove_single_major,devices/}   (regular files, dirs)
+ *   <root>/sys/devices/rbd/<id>/   each mapped device's directory; bus/rbd/devices/<id> is a
+ *                        symlink to ../../../devices/rbd/<id>, as the kernel lays them out
  *   <root>/spare/<id>/   a whole device directory per id the "kernel" may hand out
  *   <root>/dev/          where the device node appears
  * add_key(2) of a "ceph" key answers a serial and keyctl(2)'s unlink 0, as a kernel with libceph
  * loaded does (this host's kernel has no ceph key type).
- * A write to add_single_major takes the lowest id whose spare exists and whose devices/<id> does
- * not, renames the spare into devices/, writes the request into its config_info and makes
+ * A write to add_single_major takes the lowest id whose spare exists and whose bus entry does
+ * not, renames the spare into devices/rbd/, links its bus entry, writes the request into its
+ * config_info and makes
  * dev/rbd<id> (block, 254:(id<<4)): what the kernel has done by the time its write returns. A
- * write of "<id>[ force]" to remove_single_major moves it back (ENOENT when not there).
+ * write of "<id>[ force]" to remove_single_major unlinks the entry and moves the directory back
+ * (ENOENT when not there).
  *
  * All of it happens inside krbd_sim_kernel() and krbd_sim_keyring(), whose inclusive cost the
  * bench subtracts from what callgrind collected in the measured function. Bench code only: never
@@ -58,12 +62,15 @@ static int exists(const char *path) {
 }
 
 static int add_device(const char *root, const void *buf, size_t n) {
-    char spare[PATH_MAX], device[PATH_MAX], file[PATH_MAX + 16], node[PATH_MAX];
+    char spare[PATH_MAX], device[PATH_MAX], entry[PATH_MAX], target[64], file[PATH_MAX + 16], node[PATH_MAX];
     for (int id = 0; id < 4096; id++) {
         snprintf(spare, sizeof spare, "%s/spare/%d", root, id);
-        snprintf(device, sizeof device, "%s/sys/bus/rbd/devices/%d", root, id);
-        if (exists(device) || !exists(spare)) continue;
+        snprintf(entry, sizeof entry, "%s/sys/bus/rbd/devices/%d", root, id);
+        snprintf(device, sizeof device, "%s/sys/devices/rbd/%d", root, id);
+        if (exists(entry) || !exists(spare)) continue;
         if (rename(spare, device) != 0) return -errno;
+        snprintf(target, sizeof target, "../../../devices/rbd/%d", id);
+        if (symlink(target, entry) != 0) return -errno;
         snprintf(file, sizeof file, "%s/config_info", device);
         int fd = open(file, O_WRONLY | O_TRUNC | O_CLOEXEC);
         if (fd < 0) return -errno;
@@ -78,7 +85,7 @@ static int add_device(const char *root, const void *buf, size_t n) {
 }
 
 static int remove_device(const char *root, const void *buf, size_t n) {
-    char text[64], spare[PATH_MAX], device[PATH_MAX], node[PATH_MAX];
+    char text[64], spare[PATH_MAX], device[PATH_MAX], entry[PATH_MAX], node[PATH_MAX];
     if (n >= sizeof text) return -EINVAL;
     memcpy(text, buf, n);
     text[n] = 0;
@@ -86,8 +93,10 @@ static int remove_device(const char *root, const void *buf, size_t n) {
     long id = strtol(text, &end, 10);
     if (end == text || id < 0 || id > 4095 || (*end != 0 && *end != ' ' && *end != '\n')) return -EINVAL;
     snprintf(spare, sizeof spare, "%s/spare/%ld", root, id);
-    snprintf(device, sizeof device, "%s/sys/bus/rbd/devices/%ld", root, id);
-    if (!exists(device)) return -ENOENT;
+    snprintf(entry, sizeof entry, "%s/sys/bus/rbd/devices/%ld", root, id);
+    snprintf(device, sizeof device, "%s/sys/devices/rbd/%ld", root, id);
+    if (!exists(entry)) return -ENOENT;
+    if (unlink(entry) != 0) return -errno;
     if (rename(device, spare) != 0) return -errno;
     snprintf(node, sizeof node, "%s/dev/rbd%ld", root, id);
     unlink(node);

@@ -1,5 +1,6 @@
-// Reading mappings back from <sysfs>/bus/rbd/devices/<id>/. A device that vanishes while it is
-// read (a concurrent unmap) is skipped, never an error.
+// Reading mappings back: the ids listed in <sysfs>/bus/rbd/devices, each one's attributes read
+// from <sysfs>/devices/rbd/<id>/ (where the bus's symlinks point). A device that vanishes while
+// it is read (a concurrent unmap) is skipped, never an error.
 import LinuxSystem
 import SystemPackage
 
@@ -12,7 +13,8 @@ import SystemPackage
 extension RBDBus {
     /// Every mapped device, by ascending id.
     ///
-    /// Reads every attribute of each `<sysfs>/bus/rbd/devices/<id>/`. No bus (module not
+    /// Lists `<sysfs>/bus/rbd/devices` and reads every attribute of each device (from
+    /// `<sysfs>/devices/rbd/<id>/`, where the bus's entries point). No bus (module not
     /// loaded) means no devices.
     ///
     /// - Throws: `RBDError` `.systemError` when the devices directory exists but cannot be listed.
@@ -41,7 +43,7 @@ extension RBDBus {
     public func devices(for spec: ImageSpec) throws(RBDError) -> [MappedDevice] {
         var found: [MappedDevice] = []
         let ids = try deviceIDs()
-        guard !ids.isEmpty, let directory = try? Files.openDirectory(devicesDirectory) else { return [] }
+        guard !ids.isEmpty, let directory = openDeviceRoot() else { return [] }
         defer { _ = system_close(directory) }
         let identity = Identity(spec)
         for id in ids where try checkedMatches(id, identity, directory: directory) {
@@ -71,14 +73,22 @@ extension RBDBus {
         }
     }
 
-    /// `<sysfs>/bus/rbd/devices/<id>/<name>` as a plain string (the lookup path builds no FilePath).
+    /// `<sysfs>/devices/rbd/<id>/<name>` as a plain string (the lookup path builds no FilePath).
     func attributePath(_ id: Int, _ name: String) -> String {
-        devicesPrefix + String(id) + "/" + name
+        deviceRootPrefix + String(id) + "/" + name
     }
 
     /// One attribute; `nil` when the file is missing or unreadable.
     func attribute(_ id: Int, _ name: String) -> String? {
         try? Files.readAttribute(attributePath(id, name))
+    }
+
+    /// Whether attribute `name` of device `id` reads exactly `expected` (compared in place, no
+    /// String built); `nil` when it cannot be read. `directory`, when given, is an open fd of
+    /// ``deviceRoot``, and the attribute is opened relative to it.
+    func attribute(_ id: Int, _ name: String, equals expected: String, directory: CInt?) -> Bool? {
+        guard let directory else { return Files.attribute(attributePath(id, name), equals: expected) }
+        return Files.attribute(at: directory, String(id) + "/" + name, equals: expected)
     }
 
     /// Whether device `id` currently maps `identity`, telling "cannot read" apart from "another
@@ -98,7 +108,7 @@ extension RBDBus {
                 }  // ENODEV: a removed device's attribute
                 throw RBDError(
                     .systemError, "cannot read \(name) of rbd\(id) to tell which image it maps; nothing was done to it",
-                    path: devicesDirectory.appending(String(id)), cause: error)
+                    path: deviceDirectory(id), cause: error)
             }
         }
         guard try equals("name", identity.image, missing: false), try equals("pool", identity.pool, missing: false)
@@ -116,12 +126,11 @@ extension RBDBus {
 
     /// Whether device `id` currently maps `identity` (reading as few attributes as possible,
     /// compared in place without building strings).
-    /// `directory`, when given, is an open fd of the devices directory: attributes are then
-    /// opened by short relative paths (`<id>/name`).
+    /// `directory`, when given, is an open fd of ``deviceRoot``: attributes are then opened by
+    /// short relative paths (`<id>/name`).
     func matches(_ id: Int, _ identity: Identity, directory: CInt? = nil) -> Bool {
         func equals(_ name: String, _ expected: String) -> Bool? {
-            guard let directory else { return Files.attribute(attributePath(id, name), equals: expected) }
-            return Files.attribute(at: directory, String(id) + "/" + name, equals: expected)
+            attribute(id, name, equals: expected, directory: directory)
         }
         guard equals("name", identity.image) == true, equals("pool", identity.pool) == true else { return false }
         // pool_ns is missing before 4.19: the default namespace then.

@@ -73,7 +73,7 @@ extension RBDBus {
         try ensureModule()
         let identity = Identity(spec, clusterFSID: options.clusterFSID?.lowercased())
         return try locked(spec, "map \(spec)") { () throws(RBDError) -> MapResult in
-            let directory = try? Files.openDirectory(devicesDirectory)
+            let directory = openDeviceRoot()
             defer { if let directory { _ = system_close(directory) } }
             let listed = try deviceIDs()
             // The image, any cluster; an identity that cannot be read stops the map (unknown is
@@ -150,7 +150,8 @@ extension RBDBus {
                         }
                     }
                     let device = try mapOnce(
-                        spec, attempts[index], identity, options, credentials, before: before, mapped: mapped)
+                        spec, attempts[index], identity, options, credentials, before: before, mapped: mapped,
+                        directory: directory)
                     return MapResult(device: device, newlyMapped: true)
                 } catch let error where index + 1 < attempts.count && Self.triesNextMonitor(error) {
                     index += 1
@@ -287,7 +288,7 @@ extension RBDBus {
     /// whenever the image was mapped, which keeps that window to the listing and the write).
     private func mapOnce(
         _ spec: ImageSpec, _ request: MapRequest, _ identity: Identity, _ options: MapOptions,
-        _ credentials: CephCredentials, before listed: [Int], mapped: [Int]
+        _ credentials: CephCredentials, before listed: [Int], mapped: [Int], directory: CInt?
     ) throws(RBDError) -> MappedDevice {
         let before = Set(listed)
         do {
@@ -324,11 +325,22 @@ extension RBDBus {
             }
         }
         let fresh = after.filter { !before.contains($0) }
-        // In a storm every other mapper's new device is fresh too: the cheap attribute comparison
-        // (name, pool, namespace, snapshot) picks the ones that map this image, and only those are
-        // read in full, their identity checked again on what was read.
-        var matching = fresh.filter { matches($0, identity) }.compactMap { id in (try? readDevice(id)) ?? nil }
-            .filter { identity.matches($0) }
+        // In a storm every other mapper's new device is fresh too. Their names tell almost all of
+        // them apart, one attribute each; a device with this image's name is read in full and its
+        // identity checked on what was read. One that also shows exactly this request in
+        // config_info is ours and ends the scan: the image's lock keeps every other krbd map of
+        // the image out, so only another tool sending the very same request could have made such
+        // a device, and that twin would be the same mapping for every purpose.
+        let shown = request.description  // config_info as readDevice shows it (a secret redacted)
+        var matching: [MappedDevice] = []
+        for id in fresh where attribute(id, "name", equals: identity.image, directory: directory) == true {
+            guard let device = (try? readDevice(id)) ?? nil, identity.matches(device) else { continue }
+            if device.configInfo == shown {
+                matching = [device]
+                break
+            }
+            matching.append(device)
+        }
         if matching.isEmpty {
             // An id freed and handed out again between the listing and the write (see above).
             // The cheap attribute comparison first: only a device that maps the image is read.

@@ -21,7 +21,7 @@ public enum UnmapOutcome: String, Sendable, Hashable, Codable {
 extension RBDBus {
     /// Removes `device` from the host, if the id still maps the same image.
     ///
-    /// Under the image's lock, re-reads the identity of `<sysfs>/bus/rbd/devices/<id>` (pool,
+    /// Under the image's lock, re-reads the identity of device `<id>` (pool,
     /// namespace, image, snapshot, image id, fsid): if the id is free or now maps something
     /// else, nothing is written and the result is `.notMapped`. Otherwise writes `<id>` (or
     /// `<id> force`) once to `remove_single_major` (`remove` where single_major is off); the
@@ -36,7 +36,7 @@ extension RBDBus {
     public func unmap(_ device: MappedDevice, force: Bool = false) throws(RBDError) -> UnmapOutcome {
         try locked(device.spec, "unmap \(device)") { () throws(RBDError) -> UnmapOutcome in
             // Attributes are opened relative to the devices directory (shorter path walks).
-            let directory = try? Files.openDirectory(devicesDirectory)
+            let directory = openDeviceRoot()
             defer { if let directory { _ = system_close(directory) } }
             // Unreadable is not "gone": checkedMatches throws, and nothing is written.
             guard try checkedMatches(device.id, Identity(device), directory: directory) else { return .notMapped }

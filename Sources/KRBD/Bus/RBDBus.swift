@@ -65,12 +65,20 @@ public struct RBDBus: Sendable {
     // MARK: Paths
 
     var bus: FilePath { paths.bus }
+    /// `<sysfs>/bus/rbd/devices`: the bus's list of devices, what map and unmap list.
     var devicesDirectory: FilePath { paths.devices }
-    /// `<devicesDirectory>/`, as a plain string for attribute paths.
-    var devicesPrefix: String { paths.devicesPrefix }
+    /// `<sysfs>/devices/rbd`: the directory that holds the device directories (each entry of
+    /// ``devicesDirectory`` is a symlink to `../../../devices/rbd/<id>`). Attributes are read
+    /// here: resolving the bus's symlink costs more than the rest of an attribute's open.
+    var deviceRoot: FilePath { paths.deviceRoot }
+    /// `<deviceRoot>/`, as a plain string for attribute paths.
+    var deviceRootPrefix: String { paths.deviceRootPrefix }
     /// `<sysfs>/block/rbd`: the block device of id N is this and N.
     var blockPrefix: String { paths.blockPrefix }
-    func deviceDirectory(_ id: Int) -> FilePath { devicesDirectory.appending(String(id)) }
+    func deviceDirectory(_ id: Int) -> FilePath { deviceRoot.appending(String(id)) }
+    /// ``deviceRoot``, opened for attribute reads relative to it (`"<id>/<name>"`); `nil` when it
+    /// cannot be opened (no bus), and the callers then read absolute paths.
+    func openDeviceRoot() -> CInt? { try? Files.openDirectory(deviceRoot) }
     func deviceNode(_ id: Int) -> FilePath { dev.appending("rbd\(id)") }
 
     /// The lock file of `spec`'s mappings: a hash of the whole spec (a collision only
@@ -104,17 +112,19 @@ public struct RBDBus: Sendable {
     }
 }
 
-/// `<sysfs>/bus/rbd` and what is below it.
+/// `<sysfs>/bus/rbd`, `<sysfs>/devices/rbd` and what is below them.
 private struct BusPaths: Sendable {
     let bus: FilePath
     let devices: FilePath
-    let devicesPrefix: String
+    let deviceRoot: FilePath
+    let deviceRootPrefix: String
     let blockPrefix: String
 
     init(_ sysfs: FilePath) {
         bus = sysfs.appending("bus/rbd")
         devices = bus.appending("devices")
-        devicesPrefix = devices.string + "/"
+        deviceRoot = sysfs.appending("devices/rbd")
+        deviceRootPrefix = deviceRoot.string + "/"
         blockPrefix = sysfs.appending("block").string + "/rbd"
     }
 }

@@ -76,10 +76,10 @@ enum LookupBench {
 
             \(listing.text)
 
-            Floors: `opendir`/`readdir` of `devices/`, then `open`/one `read`/`close` of \
-            `<sysfs>/bus/rbd/devices/<id>/name` (1 attr) or of all 16 attributes (16 attrs) of every device, by \
+            Floors: `opendir`/`readdir` of the bus's `devices/`, then `open`/one `read`/`close` of \
+            `<sysfs>/devices/rbd/<id>/name` (1 attr) or of all 16 attributes (16 attrs) of every device, by \
             the same absolute path ours opens, one reused buffer, nothing allocated per device; the tight floor \
-            opens `<id>/name` relative to the `devices/` fd instead. Ours for the last device reads `name` of \
+            opens `<id>/name` relative to a `devices/rbd/` fd instead. Ours for the last device reads `name` of \
             every device, then `pool`, `pool_ns`, `current_snap` and every attribute of the match (and a stat); for \
             a missing image `name` of every device. Fixture trees live under the scratch directory (9 path components to an attribute; \
             6 in the real `/sys`).

@@ -1,5 +1,7 @@
-// A fixture <sysfs>/bus/rbd/devices tree with N devices, every attribute a 6.1 kernel shows
-// (formats as in Tests/SwiftKRBDTests/KRBD/FakeRBDKernel.swift).
+// A fixture sysfs tree with N rbd devices laid out as a 6.1 kernel does: each device's directory in
+// <sysfs>/devices/rbd/<id>/ with every attribute the kernel shows (formats as in
+// Tests/SwiftKRBDTests/KRBD/FakeRBDKernel.swift), and the bus's entry <sysfs>/bus/rbd/devices/<id>
+// a symlink to ../../../devices/rbd/<id>.
 import KRBD
 import LinuxSystem
 import SystemPackage
@@ -19,19 +21,26 @@ struct SysfsFixture {
     let count: Int
     var sysfs: FilePath { tree.root.appending("sys") }
     var devicesDirectory: String { sysfs.appending("bus/rbd/devices").string }
+    var deviceRoot: String { sysfs.appending("devices/rbd").string }
 
     /// Builds devices 0..<count; device `id` maps `rbd/img<id>`.
     init(devices count: Int, in parent: FilePath) throws {
         self.count = count
         tree = try ScratchTree(in: parent, label: "sysfs-\(count)")
-        try Files.makeDirectories(FilePath(tree.root.appending("sys/bus/rbd/devices").string), mode: 0o755)
+        try Files.makeDirectories(FilePath(devicesDirectory), mode: 0o755)
+        try Files.makeDirectories(FilePath(deviceRoot), mode: 0o755)
         try Files.makeDirectories(tree.root.appending("dev"), mode: 0o755)
         try Files.makeDirectories(tree.root.appending("proc"), mode: 0o755)
         let devices = try openDirectory(devicesDirectory)
         defer { _ = system_close(devices) }
+        let root = try openDirectory(deviceRoot)
+        defer { _ = system_close(root) }
         for id in 0..<count {
-            try makeDirectory(devices, String(id))
-            let directory = system_openat(devices, String(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            try makeDirectory(root, String(id))
+            if system_symlinkat("../../../devices/rbd/\(id)", devices, String(id)) != 0 {
+                throw BenchError("symlink bus entry \(id): \(Errno.current)")
+            }
+            let directory = system_openat(root, String(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if directory < 0 { throw BenchError("open device \(id): \(Errno.current)") }
             defer { _ = system_close(directory) }
             for (name, value) in Self.values(id) {
@@ -61,14 +70,14 @@ struct SysfsFixture {
 
     /// How the floor names an attribute file.
     enum Naming {
-        /// `open("<sysfs>/bus/rbd/devices/<id>/<attribute>")`: the path ours opens too.
+        /// `open("<sysfs>/devices/rbd/<id>/<attribute>")`: the path ours opens too.
         case absolute
-        /// `openat(<devices fd>, "<id>/<attribute>")`: two path components to resolve.
+        /// `openat(<devices/rbd fd>, "<id>/<attribute>")`: two path components to resolve.
         case relative
     }
 
-    /// The floor: list `devices/` once (opendir/readdir), then open, read once and close
-    /// `attributes` of each device. One reused path buffer, nothing allocated per device.
+    /// The floor: list the bus's `devices/` once (opendir/readdir), then open (in
+    /// `devices/rbd/<id>/`), read once and close `attributes` of each device. One reused path buffer, nothing allocated per device.
     /// Returns the bytes read (so that nothing is optimized away).
     func floor(reading attributes: [String], naming: Naming) throws -> Int {
         let directory = try openDirectory(devicesDirectory)
@@ -78,8 +87,10 @@ struct SysfsFixture {
         }
         defer { _ = system_closedir(stream) }
         let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!
-        let prefix: [UInt8] = naming == .absolute ? Array((devicesDirectory + "/").utf8) : []
-        let base = naming == .absolute ? AT_FDCWD : directory
+        let root = try openDirectory(deviceRoot)
+        defer { _ = system_close(root) }
+        let prefix: [UInt8] = naming == .absolute ? Array((deviceRoot + "/").utf8) : []
+        let base = naming == .absolute ? AT_FDCWD : root
         let suffixes = attributes.map { Array(("/" + $0).utf8) + [0] }
         var path = [CChar](repeating: 0, count: 4096)
         path.withUnsafeMutableBufferPointer { out in

@@ -37,8 +37,9 @@ struct FakeRBDKernel: Sendable {
         try directory.write("sys/bus/rbd/add", "")
         try directory.write("sys/bus/rbd/remove", "")
         try directory.write("sys/bus/rbd/supported_features", supportedFeatures + "\n")
-        try FileManager.default.createDirectory(
-            atPath: directory("sys/bus/rbd/devices").string, withIntermediateDirectories: true)
+        for tree in ["sys/bus/rbd/devices", "sys/devices/rbd"] {
+            try FileManager.default.createDirectory(atPath: directory(tree).string, withIntermediateDirectories: true)
+        }
         try FileManager.default.createDirectory(atPath: dev.string, withIntermediateDirectories: true)
         try directory.write(
             "proc/self/status", "Name:\tkrbd\nCapEff:\t\(sysAdmin ? "000001ffffffffff" : "0000000000000000")\n")
@@ -56,22 +57,28 @@ struct FakeRBDKernel: Sendable {
         return bus
     }
 
+    /// `<sysfs>/bus/rbd/devices`: a symlink per device, as the kernel's bus lists it.
     var devices: FilePath { sysfs.appending("bus/rbd/devices") }
+    /// `<sysfs>/devices/rbd`: the device directories the bus's symlinks point to.
+    var deviceRoot: FilePath { sysfs.appending("devices/rbd") }
 
     /// The ids present in the fixture.
     func ids() -> [Int] {
         ((try? FileManager.default.contentsOfDirectory(atPath: devices.string)) ?? []).compactMap(Int.init).sorted()
     }
 
-    /// Creates `devices/<id>/` as the 6.1 kernel shows it.
+    /// Creates `devices/rbd/<id>/` and its bus entry (`bus/rbd/devices/<id>`, a symlink to
+    /// `../../../devices/rbd/<id>`) as the 6.1 kernel shows them.
     @discardableResult
     func addDevice(
         id: Int? = nil, pool: String = "rbd", namespace: String = "", image: String, snapshot: String? = nil,
         imageID: String = "1035a1b2c3d4", fsid: String? = nil, config: String? = nil
     ) -> Int {
         let id = id ?? (0...).first { !ids().contains($0) }!
-        let dir = devices.appending("\(id)").string
+        let dir = deviceRoot.appending("\(id)").string
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try! FileManager.default.createSymbolicLink(
+            atPath: devices.appending("\(id)").string, withDestinationPath: "../../../devices/rbd/\(id)")
         let attributes: [String: String] = [
             "pool": pool, "pool_id": "2", "pool_ns": namespace, "name": image, "image_id": imageID,
             "current_snap": snapshot ?? "-", "snap_id": snapshot == nil ? "18446744073709551614" : "4",
@@ -89,6 +96,7 @@ struct FakeRBDKernel: Sendable {
 
     func removeDevice(_ id: Int) {
         try? FileManager.default.removeItem(atPath: devices.appending("\(id)").string)
+        try? FileManager.default.removeItem(atPath: deviceRoot.appending("\(id)").string)
     }
 
     /// Installs the simulated driver: add creates a device from the request, remove deletes it.

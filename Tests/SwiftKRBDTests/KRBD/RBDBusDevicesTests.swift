@@ -46,7 +46,7 @@ import Testing
         #expect(try bus.device(for: ImageSpec(parsing: "rbd/ns/b")) == nil)
         // A device whose directory disappears while it is read is skipped.
         try MockingDriver.with { driver throws in
-            driver.on("openat", pathContains: "devices/1") { _ in
+            driver.on("openat", pathContains: "devices/rbd/1") { _ in
                 fake.removeDevice(1)
                 return .fail(.noSuchFileOrDirectory)
             }

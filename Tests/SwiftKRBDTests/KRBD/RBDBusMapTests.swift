@@ -200,6 +200,35 @@ import Testing
         }
     }
 
+    /// In a storm every other mapper's new device is new to ours too: ours reads one attribute
+    /// (the name) of each of them, its own device in full, and stops there. A device of the same
+    /// image made by another tool after ours (id 9) is not read at all: ours was told apart by
+    /// its exact request in config_info.
+    @Test func aStormsOtherDevicesCostOneAttributeEachAndTheScanStopsAtOurs() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        try MockingDriver.with { driver in
+            fake.install(driver) { kernel in
+                for index in 0..<5 { kernel.addDevice(image: "storm\(index)") }
+                kernel.addDevice(id: 9, image: "plain", config: "10.0.0.9:6789 name=other rbd plain")
+            }
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor], credentials: adminCredentials())
+            #expect(result.newlyMapped && result.device.id == 5)
+            #expect(result.device.configInfo?.hasPrefix("127.0.0.1:6789") == true)
+            /// The attribute paths of device `id` that ours opened.
+            func opened(_ id: Int) -> [String] {
+                driver.calls("openat").compactMap(\.path).filter { path in
+                    path.hasPrefix("\(id)/") || path.hasSuffix("/\(id)") || path.contains("/devices/\(id)/")
+                }
+            }
+            for id in 0..<5 { #expect(opened(id) == ["\(id)/name"], "rbd\(id)") }
+            #expect(opened(9).isEmpty)
+            #expect(!opened(5).isEmpty)
+            #expect(driver.removeWrites().isEmpty)
+        }
+    }
+
     @Test func clusterFSIDIsPartOfTheIdentity() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
@@ -241,7 +270,7 @@ import Testing
         fake.addDevice(id: 0, image: "plain")
         try MockingDriver.with { driver in
             fake.install(driver)
-            driver.on("openat", pathContains: "devices/0", times: 1) { _ in
+            driver.on("openat", pathContains: "devices/rbd/0", times: 1) { _ in
                 fake.removeDevice(0)
                 return .passthrough
             }

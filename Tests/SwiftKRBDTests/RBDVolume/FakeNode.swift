@@ -255,6 +255,7 @@ final class FakeNode: Sendable {
         try FileManager.default.createDirectory(atPath: files.string, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: nodeRoot.string, toPath: files.appending("node").string)
         try FileManager.default.copyItem(atPath: kernel.devices.string, toPath: files.appending("devices").string)
+        try FileManager.default.copyItem(atPath: kernel.deviceRoot.string, toPath: files.appending("rbd").string)
         var saved = state.withLock { $0 }
         saved.mkfsRuns = []
         saved.unexpected = []
@@ -264,7 +265,7 @@ final class FakeNode: Sendable {
     }
 
     func restore(_ snapshot: Snapshot) throws {
-        for (live, saved) in [(nodeRoot, "node"), (kernel.devices, "devices")] {
+        for (live, saved) in [(nodeRoot, "node"), (kernel.devices, "devices"), (kernel.deviceRoot, "rbd")] {
             try? FileManager.default.removeItem(atPath: live.string)
             try FileManager.default.copyItem(atPath: snapshot.files.appending(saved).string, toPath: live.string)
         }
