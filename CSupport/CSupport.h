@@ -50,6 +50,12 @@ static inline long csupport_keyctl_unlink(int32_t key, int32_t keyring) {
     return syscall(SYS_keyctl, CSUPPORT_KEYCTL_UNLINK, key, keyring);
 }
 
+/* getdents64(2): glibc declares it only under _GNU_SOURCE. Fills `buf` with linux_dirent64
+   records; returns the bytes filled, 0 at the end of the directory, -1 with errno. */
+static inline long csupport_getdents64(int fd, void *buf, size_t count) {
+    return syscall(SYS_getdents64, fd, buf, count);
+}
+
 /* pipe2(2): glibc declares it only under _GNU_SOURCE. */
 static inline int csupport_pipe2(int fds[2], int flags) {
     return (int)syscall(SYS_pipe2, fds, flags);

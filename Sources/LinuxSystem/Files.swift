@@ -142,26 +142,41 @@ package enum Files {
         return names
     }
 
-    /// Calls `body` with each name in a directory, as its bytes in readdir's buffer (valid only
-    /// during the call), without `.` and `..`, in readdir's order: a scan that wants only some
-    /// names, or only their numbers, makes no String for the others.
+    /// Calls `body` with each name in a directory, as its bytes in the kernel's buffer (valid
+    /// only during the call), without `.` and `..`, in the kernel's order: a scan that wants only
+    /// some names, or only their numbers, makes no String for the others.
+    ///
+    /// open, getdents64 until it returns 0, close: no directory stream (opendir adds an fstat
+    /// and two fcntls, which cost as much as the listing of a small sysfs directory), and a
+    /// failed read is an error, never a short listing (readdir tells its end and its failures
+    /// apart only through errno).
     package static func forEachName(_ path: FilePath, _ body: (UnsafeBufferPointer<UInt8>) -> Void)
         throws(SyscallError)
     {
         let fd = try open(path, O_RDONLY | O_DIRECTORY)
-        guard let stream = system_fdopendir(fd) else {
-            let error = Errno.current  // fdopendir returns a pointer: no valueOrErrno
-            _ = system_close(fd)
-            throw SyscallError("opendir", path: path, errno: error)
-        }
-        defer { _ = system_closedir(stream) }
-        let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!
-        while let entry = system_readdir(stream) {
-            let start = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
-            var length = 0
-            while start[length] != 0 { length += 1 }
-            if start[0] == 0x2E && (length == 1 || (length == 2 && start[1] == 0x2E)) { continue }
-            body(UnsafeBufferPointer(start: start, count: length))
+        defer { _ = system_close(fd) }
+        // linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), then the name and a NUL.
+        let nameOffset = 19
+        try withUnsafeTemporaryAllocation(byteCount: 32_768, alignment: 8) { (buffer) throws(SyscallError) in
+            while true {
+                let filled = try valueOrErrno(retryOnInterrupt: true) { system_getdents64(fd, buffer) }
+                    .get("getdents64", path: path)
+                if filled == 0 { return }
+                var offset = 0
+                while offset + nameOffset < filled {
+                    let record = buffer.baseAddress!.advanced(by: offset)
+                    let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
+                    guard length > nameOffset, offset + length <= filled else {
+                        throw SyscallError("getdents64", path: path, errno: .ioError)  // never from a kernel
+                    }
+                    let start = record.advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
+                    var count = 0
+                    while count < length - nameOffset && start[count] != 0 { count += 1 }
+                    offset += length
+                    if start[0] == 0x2E && (count == 1 || (count == 2 && start[1] == 0x2E)) { continue }
+                    body(UnsafeBufferPointer(start: start, count: count))
+                }
+            }
         }
     }
 

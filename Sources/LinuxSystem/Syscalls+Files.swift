@@ -133,6 +133,13 @@ package func system_faccessat(_ dirfd: CInt, _ path: String, _ mode: CInt, _ fla
     return path.withCString { faccessat(dirfd, $0, mode, flags) }
 }
 
+/// getdents64(2): the next entries of the directory open at `fd`, as linux_dirent64 records in
+/// `buffer`; the byte count, 0 at the end. A mock's `succeed(0)` ends the listing.
+package func system_getdents64(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer) -> Int {
+    if let r = mocked(#function, fd: fd, ["count=\(buffer.count)"]) { return r }
+    return csupport_getdents64(fd, buffer.baseAddress, buffer.count)
+}
+
 /// opendir(3) on an open directory fd (the fd then belongs to the stream).
 package func system_fdopendir(_ fd: CInt) -> OpaquePointer? {
     if mocked(#function, fd: fd) != nil { return nil }

@@ -236,7 +236,7 @@ struct VMCommand: ParsableCommand {
             `rbd device map/unmap -o noudev`. Request (ours' config_info, written verbatim by the floor): \
             `\(cold.request)`. Warm: `rbd/snapimg@s1` stays mapped; runs that shared its client: \
             \(warm.sharedClient.joined(separator: ", ")).
-            - Attach rows: `RBDPlugin.attach` + `setUp(readOnly: true)` vs add_key + write + readdir of \
+            - Attach rows: `RBDPlugin.attach` + `setUp(readOnly: true)` vs add_key + write + getdents64 of \
             `devices/` + `BlockProbe.probe` + mkdir + `mount(2)` + mkdir + `mount(MS_BIND)` + \
             `mount(MS_BIND|MS_REMOUNT|MS_RDONLY)` vs `rbd device map -o noudev,exclusive` + `blkid -p` + `mount` + \
             `mount --bind` + `mount -o remount,bind,ro`. All three map with `exclusive` (ours' default fencing); \

@@ -76,7 +76,7 @@ enum LookupBench {
 
             \(listing.text)
 
-            Floors: `opendir`/`readdir` of the bus's `devices/`, then `open`/one `read`/`close` of \
+            Floors: `getdents64` of the bus's `devices/`, then `open`/one `read`/`close` of \
             `<sysfs>/devices/rbd/<id>/name` (1 attr) or of all 16 attributes (16 attrs) of every device, by \
             the same absolute path ours opens, one reused buffer, nothing allocated per device; the tight floor \
             opens `<id>/name` relative to a `devices/rbd/` fd instead. Ours for the last device reads `name` of \

@@ -76,17 +76,11 @@ struct SysfsFixture {
         case relative
     }
 
-    /// The floor: list the bus's `devices/` once (opendir/readdir), then open (in
-    /// `devices/rbd/<id>/`), read once and close `attributes` of each device. One reused path buffer, nothing allocated per device.
-    /// Returns the bytes read (so that nothing is optimized away).
+    /// The floor: list the bus's `devices/` once (getdents64, as ours lists), then open (in
+    /// `devices/rbd/<id>/`), read once and close `attributes` of each device. One reused path
+    /// buffer, nothing allocated per device. Returns the bytes read (so that nothing is
+    /// optimized away).
     func floor(reading attributes: [String], naming: Naming) throws -> Int {
-        let directory = try openDirectory(devicesDirectory)
-        guard let stream = system_fdopendir(directory) else {
-            _ = system_close(directory)
-            throw BenchError("fdopendir: \(Errno.current)")
-        }
-        defer { _ = system_closedir(stream) }
-        let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!
         let root = try openDirectory(deviceRoot)
         defer { _ = system_close(root) }
         let prefix: [UInt8] = naming == .absolute ? Array((deviceRoot + "/").utf8) : []
@@ -98,25 +92,28 @@ struct SysfsFixture {
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
         var total = 0
-        while let entry = system_readdir(stream) {
-            let name = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
-            guard name[0] >= 0x30 && name[0] <= 0x39 else { continue }  // numeric ids only
-            var length = 0
-            while name[length] != 0 { length += 1 }
+        var failure: Errno?
+        try Files.forEachName(FilePath(devicesDirectory)) { name in
+            guard failure == nil, let first = name.first, first >= 0x30 && first <= 0x39 else { return }  // ids only
             for suffix in suffixes {
                 path.withUnsafeMutableBufferPointer { out in
-                    for i in 0..<length { out[prefix.count + i] = CChar(bitPattern: name[i]) }
-                    for (i, byte) in suffix.enumerated() { out[prefix.count + length + i] = CChar(bitPattern: byte) }
+                    for (i, byte) in name.enumerated() { out[prefix.count + i] = CChar(bitPattern: byte) }
+                    let end = prefix.count + name.count
+                    for (i, byte) in suffix.enumerated() { out[end + i] = CChar(bitPattern: byte) }
                 }
                 let fd = path.withUnsafeBufferPointer {
                     system_openat(base, name: $0.baseAddress!, O_RDONLY | O_CLOEXEC)
                 }
-                if fd < 0 { throw BenchError("floor open: \(Errno.current)") }
+                if fd < 0 {
+                    failure = Errno.current
+                    return
+                }
                 let n = buffer.withUnsafeMutableBytes { system_read(fd, $0) }
                 _ = system_close(fd)
                 total += max(n, 0)
             }
         }
+        if let failure { throw BenchError("floor open: \(failure)") }
         return total
     }
 }

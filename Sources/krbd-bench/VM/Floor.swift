@@ -48,20 +48,11 @@ enum Floor {
         }
     }
 
-    /// The ids in /sys/bus/rbd/devices (opendir/readdir).
+    /// The ids in /sys/bus/rbd/devices (getdents64, as ours lists).
     static func deviceIDs() throws -> Set<Int> {
-        let fd = system_openat(AT_FDCWD, devices, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd < 0 { throw BenchError("open \(devices): \(Errno.current)") }
-        guard let stream = system_fdopendir(fd) else {
-            _ = system_close(fd)
-            throw BenchError("fdopendir: \(Errno.current)")
-        }
-        defer { _ = system_closedir(stream) }
-        let offset = MemoryLayout<dirent>.offset(of: \.d_name)!
         var ids = Set<Int>()
-        while let entry = system_readdir(stream) {
-            let name = UnsafeRawPointer(entry).advanced(by: offset).assumingMemoryBound(to: CChar.self)
-            if let id = Int(String(cString: name)) { ids.insert(id) }
+        try Files.forEachName(FilePath(devices)) { name in
+            if let id = decimalValue(name) { ids.insert(Int(id)) }
         }
         return ids
     }

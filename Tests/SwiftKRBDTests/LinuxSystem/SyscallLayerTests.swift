@@ -95,16 +95,31 @@ import Testing
         }
     }
 
-    @Test func directoryListingGoesThroughReaddir() throws {
+    @Test func directoryListingGoesThroughGetdents() throws {
         let dir = try TemporaryDirectory()
         _ = try dir.write("a", "")
         _ = try dir.write("b", "")
+        for index in 0..<300 { _ = try dir.write("many/\(index)-" + String(repeating: "x", count: 200), "") }
         try MockingDriver.with { driver throws in
-            #expect(try Files.list(dir.path).sorted() == ["a", "b"])
-            // ., .., a, b and the end; each names the directory (the fd's path).
-            #expect(driver.calls("readdir", pathContains: dir.path.string).count == 5)
-            driver.on("readdir") { _ in .succeed(0) }
+            #expect(try Files.list(dir.path).sorted() == ["a", "b", "many"])
+            // One read with every entry, one that returns 0; each names the directory (the fd's path).
+            #expect(driver.calls("getdents64", pathContains: dir.path.string).count == 2)
+            // 300 names of ~205 bytes fill the 32 KiB buffer twice over: every one is read.
+            let many = try Files.list(dir.path.appending("many"))
+            #expect(many.count == 300 && Set(many).count == 300 && many.allSatisfy { $0.hasSuffix("xxx") })
+            #expect(driver.calls("getdents64", pathContains: "many").count >= 3)
+            driver.on("getdents64") { _ in .succeed(0) }
             #expect(try Files.list(dir.path).isEmpty)
+        }
+        // A failed read is an error naming the call and the directory, never a short listing.
+        try MockingDriver.with { driver throws in
+            // The first read returns the entries, the second fails (the newest rule answers first).
+            driver.fail("getdents64", with: .ioError)
+            driver.on("getdents64", times: 1) { _ in .passthrough }
+            let error = #expect(throws: SyscallError.self) { try Files.list(dir.path) }
+            #expect(error?.syscall == "getdents64" && error?.errno == .ioError)
+            #expect(error?.path == dir.path)
+            #expect(driver.calls("getdents64").count == 2)
         }
     }
 

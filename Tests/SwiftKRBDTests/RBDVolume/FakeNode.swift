@@ -153,7 +153,7 @@ final class FakeNode: Sendable {
     /// Calls that run as they are, with no node state behind them (a directory listing, a pause,
     /// the child-process plumbing around a simulated spawn, the tool lookup).
     static let untouchedNames: Set<String> = [
-        "readdir", "usleep", "geteuid", "faccessat", "pipe2", "poll", "waitpid", "kill",
+        "readdir", "getdents64", "usleep", "geteuid", "faccessat", "pipe2", "poll", "waitpid", "kill",
     ]
 
     /// Runs `body` with a fresh mocking driver on this node: every call goes to `steer` first

@@ -164,7 +164,9 @@ final class FaultPlan: Sendable {
     ]
     /// read(2) is not numbered: every reader here (Files.readBytes, readAttribute, the journal,
     /// mountinfo) ends a failed read exactly as a failed open of the same file, and the open is.
-    static let reads: Set<String> = ["statx", "pread", "fstatat", "fstat", "statvfs", "readlinkat", "fdopendir"]
+    static let reads: Set<String> = [
+        "statx", "pread", "fstatat", "fstat", "statvfs", "readlinkat", "fdopendir", "getdents64",
+    ]
 
     static func kind(of call: MockCall) -> FaultStep.Kind? {
         if call.name == "openat" {
