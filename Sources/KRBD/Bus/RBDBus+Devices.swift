@@ -43,7 +43,7 @@ extension RBDBus {
     public func devices(for spec: ImageSpec) throws(RBDError) -> [MappedDevice] {
         var found: [MappedDevice] = []
         let ids = try deviceIDs()
-        guard !ids.isEmpty, let directory = openDeviceRoot() else { return [] }
+        guard !ids.isEmpty, let directory = try openDeviceRoot() else { return [] }
         defer { _ = system_close(directory) }
         let identity = Identity(spec)
         for id in ids where try checkedMatches(id, identity, directory: directory) {

@@ -73,7 +73,7 @@ extension RBDBus {
         try ensureModule()
         let identity = Identity(spec, clusterFSID: options.clusterFSID?.lowercased())
         return try locked(spec, "map \(spec)") { () throws(RBDError) -> MapResult in
-            let directory = openDeviceRoot()
+            let directory = try openDeviceRoot()
             defer { if let directory { _ = system_close(directory) } }
             let listed = try deviceIDs()
             // The image, any cluster; an identity that cannot be read stops the map (unknown is

@@ -35,8 +35,8 @@ extension RBDBus {
     @discardableResult
     public func unmap(_ device: MappedDevice, force: Bool = false) throws(RBDError) -> UnmapOutcome {
         try locked(device.spec, "unmap \(device)") { () throws(RBDError) -> UnmapOutcome in
-            // Attributes are opened relative to the devices directory (shorter path walks).
-            let directory = openDeviceRoot()
+            // Attributes are opened relative to the devices' directory (shorter path walks).
+            let directory = try openDeviceRoot()
             defer { if let directory { _ = system_close(directory) } }
             // Unreadable is not "gone": checkedMatches throws, and nothing is written.
             guard try checkedMatches(device.id, Identity(device), directory: directory) else { return .notMapped }

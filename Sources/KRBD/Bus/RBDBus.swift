@@ -76,9 +76,23 @@ public struct RBDBus: Sendable {
     /// `<sysfs>/block/rbd`: the block device of id N is this and N.
     var blockPrefix: String { paths.blockPrefix }
     func deviceDirectory(_ id: Int) -> FilePath { deviceRoot.appending(String(id)) }
-    /// ``deviceRoot``, opened for attribute reads relative to it (`"<id>/<name>"`); `nil` when it
-    /// cannot be opened (no bus), and the callers then read absolute paths.
-    func openDeviceRoot() -> CInt? { try? Files.openDirectory(deviceRoot) }
+    /// ``deviceRoot``, opened for attribute reads relative to it (`"<id>/<name>"`); `nil` when
+    /// there is no bus either (no module: nothing is mapped).
+    ///
+    /// - Throws: `RBDError` `.systemError` when the bus is there but its devices' directory is
+    ///   not, or cannot be opened: what the bus lists could then not be read, and unknown is never
+    ///   taken for "not mapped".
+    func openDeviceRoot() throws(RBDError) -> CInt? {
+        do {
+            return try Files.openDirectory(deviceRoot)
+        } catch {
+            if error.errno == .noSuchFileOrDirectory && !Files.exists(devicesDirectory) { return nil }
+            throw RBDError(
+                .systemError,
+                "cannot open \(deviceRoot), where the kernel keeps the devices \(devicesDirectory) lists; nothing "
+                    + "was done (is \(sysfs) a whole sysfs mount?)", path: deviceRoot, cause: error)
+        }
+    }
     func deviceNode(_ id: Int) -> FilePath { dev.appending("rbd\(id)") }
 
     /// The lock file of `spec`'s mappings: a hash of the whole spec (a collision only

@@ -64,6 +64,35 @@ import Testing
         #expect(try RBDBus(sysfs: dir("none"), dev: fake.dev).mappedDevices().isEmpty)
     }
 
+    /// The bus lists devices whose directories (`<sysfs>/devices/rbd/<id>`, where the bus's
+    /// entries point) cannot be opened: map, unmap and lookup stop naming the directory, and
+    /// nothing is taken for "not mapped". Without the bus too (no module), nothing is mapped.
+    @Test func aBusWithoutItsDevicesDirectoryStopsEveryOperation() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        fake.addDevice(id: 0, image: "plain")
+        let device = try #require(try fake.bus().device(id: 0))
+        try FileManager.default.removeItem(atPath: fake.deviceRoot.string)
+        try MockingDriver.with { driver in
+            fake.install(driver)
+            let bus = fake.bus()
+            let spec = try ImageSpec(parsing: "rbd/plain")
+            let lookup = #expect(throws: RBDError.self) { try bus.device(for: spec) }
+            let map = #expect(throws: RBDError.self) {
+                try bus.map(spec, monitors: [localMonitor], credentials: adminCredentials())
+            }
+            let unmap = #expect(throws: RBDError.self) { try bus.unmap(device) }
+            for error in [lookup, map, unmap] {
+                #expect(error?.code == .systemError && error?.message.contains(fake.deviceRoot.string) == true)
+                #expect(error?.message.contains("nothing was done") == true)
+            }
+            #expect(driver.addWrites().isEmpty && driver.removeWrites().isEmpty)
+        }
+        try FileManager.default.removeItem(atPath: fake.sysfs.appending("bus/rbd").string)
+        #expect(try fake.bus().device(for: ImageSpec(parsing: "rbd/plain")) == nil)
+        #expect(try fake.bus().unmap(device) == .notMapped)
+    }
+
     @Test func unmapWritesOnceAndNotMappedIsSuccess() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
