@@ -429,8 +429,10 @@ extension StormBench {
             read-back column (untimed for the variants, after the floor's storm): N threads read back \
             1, 2, …, N of the N devices in full (`RBDBus.device(id:)`): what ours' maps did after their \
             writes before commit 82c2e06 (each read every device new since its listing, in a storm every \
-            other mapper's too). They now compare four cheap attributes of each new device and read \
-            only their own in full; the column stays as the measure of what that saves.
+            other mapper's too). They now read the `name` of new devices (from `/sys/devices/rbd`, not \
+            through the bus's symlinks) until they reach their own, which they read in full and know by \
+            its exact request in config_info (commit b1933b6); the column stays as the measure of what \
+            that saves.
             - Attach formatted: N `RBDPlugin.attach` at once (map with `exclusive` + probe + mount at the \
             global path; journal and volume locks) against N threads of add_key + write + finding the \
             new device by its `name` + libblkid probe + mkdir + mount(2) with MS_NODEV|MS_NOSUID, on \
