@@ -146,9 +146,11 @@ package func system_fdopendir(_ fd: CInt) -> OpaquePointer? {
     return fdopendir(fd)
 }
 
-/// readdir(3). A mock's `fail` ends the stream with that errno set (readdir's error return), its
-/// `succeed` ends it as the end of the directory does.
+/// readdir(3). `errno` is cleared first: after `nil`, a non-zero `Errno.current` is readdir's
+/// error and zero the end of the directory (readdir returns `nil` for both). A mock's `fail` ends
+/// the stream with that errno set, its `succeed` ends it as the end of the directory does.
 package func system_readdir(_ stream: OpaquePointer) -> UnsafeMutablePointer<dirent>? {
+    errno = 0
     #if ENABLE_MOCKING
         if mocked(#function, fd: dirfd(stream)) != nil { return nil }
     #endif

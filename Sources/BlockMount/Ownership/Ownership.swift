@@ -168,6 +168,10 @@ private final class OwnershipWalker {
             if name[0] == 0x2E && (name[1] == 0 || (name[1] == 0x2E && name[2] == 0)) { continue }
             try self.entry(in: fd, name: name, type: entry.pointee.d_type, relative: relative)
         }
+        // readdir ends on an error as at the end: a failed read must not pass for a walk that
+        // reached every entry.
+        let errno = Errno.current
+        if errno.rawValue != 0 { throw failure("readdir", relative, nil, errno) }
     }
 
     private func entry(in dirfd: CInt, name: UnsafePointer<CChar>, type: UInt8, relative: [String]) throws(MountError) {

@@ -90,6 +90,24 @@ import Testing
         }
     }
 
+    /// A directory whose listing fails part-way stops the walk with an error naming it: readdir
+    /// ends on an error as at the end, and the rest of the directory must not be skipped unseen.
+    @Test func aListingThatFailsPartWayIsAnError() throws {
+        let tree = try Self.makeTree()
+        MockingDriver.with { driver in
+            // The newest rule answers first: two entries pass (`.` and `..` or two names), the
+            // third read fails.
+            driver.fail("readdir", with: .ioError)
+            driver.on("readdir", times: 2) { _ in .passthrough }
+            let error = #expect(throws: MountError.self) {
+                try Ownership.apply(root: tree.root, gid: Self.gid, policy: .always)
+            }
+            #expect(error?.code == .ownershipFailed && error?.syscall == "readdir" && error?.errno == .ioError)
+            // The root, or the first directory under it that the walk entered.
+            #expect(error?.path.map { $0.string.hasPrefix(tree.root.string) } == true)
+        }
+    }
+
     @Test func readOnlyVolumesAreLeftAlone() throws {
         let tree = try Self.makeTree()
         let before = try Self.status(tree.root.appending("a.txt"))
