@@ -169,6 +169,31 @@ import Testing
         }
     }
 
+    /// The kernel refuses the fenced map with EINVAL, the unfenced retry maps an image that has
+    /// the exclusive-lock feature after all, and its removal fails: the error says the mapping
+    /// may be left (attach then keeps its `attaching` record), and nothing else is removed.
+    @Test func anUnfencedRetryThatCannotBeRemovedIsReportedAsMaybeLeft() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        try MockingDriver.with { driver in
+            fake.install(driver)
+            // The newest rule answers first: the first add fails with EINVAL, later ones reach the
+            // fake kernel; every remove fails with EIO.
+            driver.fail("write", pathContains: "/bus/rbd/remove", with: .ioError)
+            driver.on("write", pathContains: "/bus/rbd/add", times: 1) { _ in .fail(.invalidArgument) }
+            let source = RBDVolumeSource(image: image, monitors: [localMonitor], credentials: try adminCredentials())
+            let error = #expect(throws: RBDError.self) {
+                try RBDDeviceProvider(bus: fake.bus()).attach(source, readOnly: false)
+            }
+            #expect(error?.mayHaveLeftMapping == true)
+            #expect(error?.message.contains("could not be removed") == true, "\(error?.message ?? "")")
+            let adds = driver.calls("write", pathContains: "/bus/rbd/add").compactMap(\.arguments.first)
+            #expect(adds.count == 2 && adds[0].contains(",exclusive") && !adds[1].contains("exclusive"))
+            #expect(driver.removeWrites() == ["0 force"])
+            #expect(fake.ids() == [0], "the unfenced mapping is still there")
+        }
+    }
+
     @Test func aFencedMappingIsAdoptedByTheSameAttach() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeRBDKernel(in: dir)
