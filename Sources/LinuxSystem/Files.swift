@@ -176,6 +176,8 @@ package enum Files {
                     if start[0] == 0x2E && (count == 1 || (count == 2 && start[1] == 0x2E)) { continue }
                     body(UnsafeBufferPointer(start: start, count: count))
                 }
+                // A kernel fills whole records only.
+                guard offset == filled else { throw SyscallError("getdents64", path: path, errno: .ioError) }
             }
         }
     }

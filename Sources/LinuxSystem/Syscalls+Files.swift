@@ -154,6 +154,7 @@ package func system_readdir(_ stream: OpaquePointer) -> UnsafeMutablePointer<dir
     #if ENABLE_MOCKING
         if mocked(#function, fd: dirfd(stream)) != nil { return nil }
     #endif
+    errno = 0  // again: the mock driver's bookkeeping ran since
     return readdir(stream)
 }
 

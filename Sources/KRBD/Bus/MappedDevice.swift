@@ -1,4 +1,5 @@
-// One mapping as the kernel reports it under /sys/bus/rbd/devices/<id>/.
+// One mapping as the kernel reports it under /sys/devices/rbd/<id>/ (where /sys/bus/rbd/devices/<id>
+// points).
 import LinuxSystem
 import SystemPackage
 

@@ -31,7 +31,8 @@ extension RBDBus {
     /// Fast path: reads `name`, then `pool`, `pool_ns` and `current_snap` of each device and
     /// stops at the first attribute that differs; only the match is read in full.
     ///
-    /// - Throws: `RBDError` `.systemError` when the devices directory cannot be listed.
+    /// - Throws: `RBDError` `.systemError` when the devices directory cannot be listed, or the
+    ///   devices it lists cannot be read (`<sysfs>/devices/rbd` cannot be opened).
     public func device(for spec: ImageSpec) throws(RBDError) -> MappedDevice? {
         try devices(for: spec).first
     }
@@ -39,7 +40,8 @@ extension RBDBus {
     /// Every device that maps `spec` (an image can be mapped more than once), by ascending id.
     ///
     /// - Throws: `RBDError` `.systemError` when the devices directory cannot be listed, or a
-    ///   device's identity cannot be read (never guessed either way).
+    ///   device's identity cannot be read, `<sysfs>/devices/rbd` included (never guessed either
+    ///   way).
     public func devices(for spec: ImageSpec) throws(RBDError) -> [MappedDevice] {
         var found: [MappedDevice] = []
         let ids = try deviceIDs()

@@ -328,14 +328,16 @@ extension RBDBus {
         // In a storm every other mapper's new device is fresh too. Their names tell almost all of
         // them apart, one attribute each; a device with this image's name is read in full and its
         // identity checked on what was read. One that also shows exactly this request in
-        // config_info is ours and ends the scan: the image's lock keeps every other krbd map of
-        // the image out, so only another tool sending the very same request could have made such
-        // a device, and that twin would be the same mapping for every purpose.
+        // config_info is ours and ends the scan: the image's lock keeps out every other krbd map
+        // of the image that shares this lock directory, so only another tool sending the very
+        // same request could have made such a device, and that twin would be the same mapping for
+        // every purpose. With `secret=` in the request the shown text is redacted: the raw one
+        // must match too (another tool's map with another secret shows the same redacted text).
         let shown = request.description  // config_info as readDevice shows it (a secret redacted)
         var matching: [MappedDevice] = []
         for id in fresh where attribute(id, "name", equals: identity.image, directory: directory) == true {
             guard let device = (try? readDevice(id)) ?? nil, identity.matches(device) else { continue }
-            if device.configInfo == shown {
+            if device.configInfo == shown && (request.usesKeyring || rawConfigInfo(id) == request.text) {
                 matching = [device]
                 break
             }
@@ -368,12 +370,12 @@ extension RBDBus {
                 failure.mayHaveLeftMapping = true
                 throw failure
             }
-            let shown = [attribute(ours, "pool"), attribute(ours, "name")].map { $0 ?? "?" }.joined(separator: "/")
+            let reported = [attribute(ours, "pool"), attribute(ours, "name")].map { $0 ?? "?" }.joined(separator: "/")
             throw rollback(
                 ours,
                 RBDError(
                     .identityMismatch,
-                    "the kernel mapped \(spec) as rbd\(ours) but that device reports \(shown) (snap \(attribute(ours, "current_snap") ?? "?"), fsid \(attribute(ours, "cluster_fsid") ?? "?"))"
+                    "the kernel mapped \(spec) as rbd\(ours) but that device reports \(reported) (snap \(attribute(ours, "current_snap") ?? "?"), fsid \(attribute(ours, "cluster_fsid") ?? "?"))"
                 ))
         }
         do throws(RBDError) {

@@ -86,7 +86,8 @@ public struct RBDBus: Sendable {
         do {
             return try Files.openDirectory(deviceRoot)
         } catch {
-            if error.errno == .noSuchFileOrDirectory && !Files.exists(devicesDirectory) { return nil }
+            let missing = error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory
+            if missing && !Files.exists(devicesDirectory) { return nil }
             throw RBDError(
                 .systemError,
                 "cannot open \(deviceRoot), where the kernel keeps the devices \(devicesDirectory) lists; nothing "

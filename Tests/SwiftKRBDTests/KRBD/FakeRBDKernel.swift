@@ -1,6 +1,6 @@
 // A fixture sysfs/dev/proc tree and a simulated rbd driver behind MockingDriver: the add write
-// creates devices/<id>/ with the attributes (formats as measured on 6.1, lab/NOTES.md), the
-// remove write deletes it.
+// creates devices/rbd/<id>/ (and its bus entry) with the attributes (formats as measured on 6.1,
+// lab/NOTES.md), the remove write deletes it.
 import Foundation
 import SystemPackage
 import Testing

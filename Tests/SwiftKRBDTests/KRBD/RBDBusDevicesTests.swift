@@ -55,9 +55,9 @@ import Testing
         // The fast lookup stops at the first attribute that differs.
         try MockingDriver.with { driver throws in
             _ = try bus.device(for: ImageSpec(parsing: "rbd/a"))
-            // (The scan opens `<id>/<attribute>` relative to the devices directory.)
+            // (The scan opens `<id>/<attribute>` relative to the devices' directory, devices/rbd.)
             let opened = driver.calls("openat").compactMap(\.path).filter {
-                $0.hasPrefix("2/") || $0.contains("/devices/2/")
+                $0.hasPrefix("2/") || $0.contains("/devices/rbd/2/")
             }
             #expect(opened.count == 1)
         }

@@ -219,13 +219,40 @@ import Testing
             /// The attribute paths of device `id` that ours opened.
             func opened(_ id: Int) -> [String] {
                 driver.calls("openat").compactMap(\.path).filter { path in
-                    path.hasPrefix("\(id)/") || path.hasSuffix("/\(id)") || path.contains("/devices/\(id)/")
+                    path.hasPrefix("\(id)/") || path.hasSuffix("/\(id)") || path.contains("/devices/rbd/\(id)/")
                 }
             }
             for id in 0..<5 { #expect(opened(id) == ["\(id)/name"], "rbd\(id)") }
             #expect(opened(9).isEmpty)
             #expect(!opened(5).isEmpty)
             #expect(driver.removeWrites().isEmpty)
+        }
+    }
+
+    /// With `secret=` in the request config_info is compared redacted; another tool's map of
+    /// the same image with another secret (a rotated key) shows the same redacted text at a
+    /// lower id. The raw text tells ours apart, and the twin is not taken.
+    @Test func aTwinWithAnotherSecretIsNotTakenForOurs() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeRBDKernel(in: dir)
+        try MockingDriver.with { driver in
+            fake.install(driver)
+            // The newest rule answers first: during our write another tool maps the image with
+            // another secret (id 0), then the kernel makes ours (id 1). The trace redacts the
+            // secret: the raw texts are rebuilt from it.
+            driver.on("write", pathContains: "/bus/rbd/add") { call in
+                let shown = call.arguments.first ?? ""
+                let other = "AQBzZmFrZW90aGVyc2VjcmV0a2V5ZXhhbXBsZQ=="
+                fake.addDevice(image: "plain", config: shown.replacing("secret=<redacted>", with: "secret=\(other)"))
+                fake.addDevice(image: "plain", config: shown.replacing("secret=<redacted>", with: "secret=\(testKey)"))
+                return .succeed(call.writtenCount ?? shown.utf8.count)
+            }
+            let result = try fake.bus().map(
+                ImageSpec(parsing: "rbd/plain"), monitors: [localMonitor],
+                credentials: adminCredentials(.secretInRequest))
+            #expect(driver.addWrites().first?.contains("secret=<redacted>") == true)
+            #expect(result.newlyMapped && result.device.id == 1)
+            #expect(fake.ids() == [0, 1] && driver.removeWrites().isEmpty)
         }
     }
 
