@@ -10,7 +10,8 @@ public typealias DeviceNumber = LinuxSystem.DeviceNumber
 /// A mapped rbd device and every attribute the kernel shows for it.
 ///
 /// Read from `<sysfs>/devices/rbd/<id>/` (where `<sysfs>/bus/rbd/devices/<id>` points);
-/// attributes a kernel lacks (or that cannot be read) are `nil`. ``configInfo`` never holds a `secret=` value: it is redacted on read.
+/// attributes a kernel lacks (or that cannot be read) are `nil`. ``configInfo`` never holds a
+/// `secret=` value: it is redacted on read.
 public struct MappedDevice: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The device id: the `N` of `rbdN`.
     public var id: Int
